@@ -1,0 +1,76 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ObjectId, TenantId};
+
+/// Activity names Graph's audit log uses for the guest lifecycle (contract §7).
+pub mod activity {
+    pub const INVITE_EXTERNAL_USER: &str = "Invite external user";
+    pub const INVITE_WITH_RESET: &str = "Invite external user with reset invitation status";
+    pub const INVITE_INTERNAL_USER: &str = "Invite internal user to B2B collaboration";
+    pub const REDEEM_INVITE: &str = "Redeem external user invite";
+    pub const ADD_USER: &str = "Add user";
+    pub const UPDATE_USER: &str = "Update user";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModifiedProperty {
+    pub display_name: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetResource {
+    pub id: String,
+    pub display_name: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub user_principal_name: Option<String>,
+    pub modified_properties: Vec<ModifiedProperty>,
+}
+
+/// Who did it: an app (service principal) or, later, a signed-in user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Initiator {
+    App { app_id: String, display_name: String, service_principal_id: String },
+    User { id: String, user_principal_name: String },
+}
+
+/// A `directoryAudit` entry, written in the same transaction as the change it records (DECISIONS 16).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: ObjectId,
+    pub tenant_id: TenantId,
+    pub activity_date_time: DateTime<Utc>,
+    pub activity_display_name: String,
+    pub category: String,
+    pub logged_by_service: String,
+    pub operation_type: String,
+    pub result: String,
+    pub correlation_id: ObjectId,
+    pub initiated_by: Initiator,
+    pub target_resources: Vec<TargetResource>,
+}
+
+impl AuditRecord {
+    /// An `Invited Users` / `UserManagement` entry about one user.
+    pub fn invited_users(tenant_id: TenantId, activity: &str, operation_type: &str, initiated_by: Initiator, correlation_id: ObjectId, target: TargetResource, at: DateTime<Utc>) -> Self {
+        AuditRecord {
+            id: ObjectId::new_random(),
+            tenant_id,
+            activity_date_time: at,
+            activity_display_name: activity.to_string(),
+            category: "UserManagement".into(),
+            logged_by_service: "Invited Users".into(),
+            operation_type: operation_type.to_string(),
+            result: "success".into(),
+            correlation_id,
+            initiated_by,
+            target_resources: vec![target],
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The typed query over users that `$filter` parses into and every store translates to SQL.
+//! No query text is ever spliced into SQL: values travel as bound parameters.
+
+use chrono::{DateTime, Utc};
+
+/// Single-valued user properties that can be filtered and ordered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserField {
+    Id,
+    DisplayName,
+    GivenName,
+    Surname,
+    Mail,
+    UserPrincipalName,
+    UserType,
+    CreationType,
+    ExternalUserState,
+    ExternalUserStateChangeDateTime,
+    AccountEnabled,
+    CreatedDateTime,
+    CompanyName,
+    JobTitle,
+    Department,
+}
+
+impl UserField {
+    pub const ALL: [UserField; 15] = [
+        UserField::Id,
+        UserField::DisplayName,
+        UserField::GivenName,
+        UserField::Surname,
+        UserField::Mail,
+        UserField::UserPrincipalName,
+        UserField::UserType,
+        UserField::CreationType,
+        UserField::ExternalUserState,
+        UserField::ExternalUserStateChangeDateTime,
+        UserField::AccountEnabled,
+        UserField::CreatedDateTime,
+        UserField::CompanyName,
+        UserField::JobTitle,
+        UserField::Department,
+    ];
+
+    /// The Graph property name.
+    pub fn graph_name(&self) -> &'static str {
+        match self {
+            UserField::Id => "id",
+            UserField::DisplayName => "displayName",
+            UserField::GivenName => "givenName",
+            UserField::Surname => "surname",
+            UserField::Mail => "mail",
+            UserField::UserPrincipalName => "userPrincipalName",
+            UserField::UserType => "userType",
+            UserField::CreationType => "creationType",
+            UserField::ExternalUserState => "externalUserState",
+            UserField::ExternalUserStateChangeDateTime => "externalUserStateChangeDateTime",
+            UserField::AccountEnabled => "accountEnabled",
+            UserField::CreatedDateTime => "createdDateTime",
+            UserField::CompanyName => "companyName",
+            UserField::JobTitle => "jobTitle",
+            UserField::Department => "department",
+        }
+    }
+
+    /// Graph property names are case-insensitive in `$filter`.
+    pub fn from_graph_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.graph_name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn kind(&self) -> FieldKind {
+        match self {
+            UserField::AccountEnabled => FieldKind::Boolean,
+            UserField::CreatedDateTime | UserField::ExternalUserStateChangeDateTime => FieldKind::DateTime,
+            UserField::Id => FieldKind::Guid,
+            _ => FieldKind::String,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    String,
+    Guid,
+    Boolean,
+    DateTime,
+}
+
+/// Collections of strings on a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StringCollection {
+    OtherMails,
+    ProxyAddresses,
+}
+
+impl StringCollection {
+    pub fn graph_name(&self) -> &'static str {
+        match self {
+            StringCollection::OtherMails => "otherMails",
+            StringCollection::ProxyAddresses => "proxyAddresses",
+        }
+    }
+
+    pub fn from_graph_name(name: &str) -> Option<Self> {
+        [StringCollection::OtherMails, StringCollection::ProxyAddresses].into_iter().find(|c| c.graph_name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Properties of `objectIdentity` usable inside `identities/any(...)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdentityField {
+    SignInType,
+    Issuer,
+    IssuerAssignedId,
+}
+
+impl IdentityField {
+    pub fn from_graph_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "signintype" => Some(IdentityField::SignInType),
+            "issuer" => Some(IdentityField::Issuer),
+            "issuerassignedid" => Some(IdentityField::IssuerAssignedId),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    String(String),
+    Boolean(bool),
+    DateTime(DateTime<Utc>),
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Ge,
+    Le,
+    Gt,
+    Lt,
+}
+
+/// A predicate on one string value (the lambda body of `any()` on a string collection).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StringPredicate {
+    Compare(CompareOp, String),
+    StartsWith(String),
+    EndsWith(String),
+    In(Vec<String>),
+}
+
+/// A predicate on one `objectIdentity`: a conjunction of equalities (Graph allows only `eq` and `and` here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityPredicate {
+    pub equals: Vec<(IdentityField, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserFilter {
+    And(Box<UserFilter>, Box<UserFilter>),
+    Or(Box<UserFilter>, Box<UserFilter>),
+    Not(Box<UserFilter>),
+    Compare { field: UserField, op: CompareOp, value: Literal },
+    In { field: UserField, values: Vec<Literal> },
+    StartsWith { field: UserField, prefix: String },
+    EndsWith { field: UserField, suffix: String },
+    AnyString { collection: StringCollection, predicate: StringPredicate },
+    AnyIdentity(IdentityPredicate),
+    /// `otherMails/$count eq 0` and friends (advanced queries).
+    CollectionCount { collection: StringCollection, op: CompareOp, count: u32 },
+}
+
+impl UserFilter {
+    pub fn and(self, other: UserFilter) -> UserFilter {
+        UserFilter::And(Box::new(self), Box::new(other))
+    }
+
+    pub fn or(self, other: UserFilter) -> UserFilter {
+        UserFilter::Or(Box::new(self), Box::new(other))
+    }
+
+    /// True when any node of the tree satisfies `test`.
+    pub fn any_node(&self, test: &dyn Fn(&UserFilter) -> bool) -> bool {
+        if test(self) {
+            return true;
+        }
+        match self {
+            UserFilter::And(a, b) | UserFilter::Or(a, b) => a.any_node(test) || b.any_node(test),
+            UserFilter::Not(inner) => inner.any_node(test),
+            _ => false,
+        }
+    }
+
+    /// Operators Graph serves only as advanced queries (`ConsistencyLevel: eventual` and `$count=true`, contract §6.4).
+    pub fn needs_advanced_query(&self) -> bool {
+        self.any_node(&|node| {
+            matches!(
+                node,
+                UserFilter::Not(_)
+                    | UserFilter::EndsWith { .. }
+                    | UserFilter::CollectionCount { .. }
+                    | UserFilter::Compare { op: CompareOp::Ne, .. }
+                    | UserFilter::AnyString { predicate: StringPredicate::EndsWith(_), .. }
+            )
+        })
+    }
+}
+
+/// Sort keys Graph offers on `/users`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserOrder {
+    pub field: UserField,
+    pub descending: bool,
+}
+
+/// One page request against the user store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserQuery {
+    pub filter: Option<UserFilter>,
+    pub order: Option<UserOrder>,
+    /// Page size, already clamped to Graph's limits.
+    pub top: u32,
+    /// Opaque continuation from the previous page (the store's own format).
+    pub after: Option<String>,
+}

@@ -1,0 +1,23 @@
+//! Pure domain rules of guestlist: the B2B guest lifecycle as Microsoft Graph defines it.
+//!
+//! Nothing in this crate performs I/O. Storage, services and HTTP build on these types;
+//! nothing here depends on them.
+
+pub mod audit;
+pub mod email;
+pub mod error;
+pub mod filter;
+pub mod ids;
+pub mod invitation;
+pub mod permissions;
+pub mod tenant;
+pub mod ticket;
+pub mod upn;
+pub mod user;
+
+pub use email::EmailAddress;
+pub use error::DomainError;
+pub use ids::ObjectId;
+pub use tenant::Tenant;
+pub use upn::Upn;
+pub use user::User;

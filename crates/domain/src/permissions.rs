@@ -1,0 +1,94 @@
+use serde::{Deserialize, Serialize};
+
+/// Microsoft Graph application permissions guestlist knows (the `roles` claim of app tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AppPermission {
+    UserInviteAll,
+    UserReadAll,
+    UserReadWriteAll,
+    DirectoryReadAll,
+    DirectoryReadWriteAll,
+}
+
+impl AppPermission {
+    pub const ALL: [AppPermission; 5] = [
+        AppPermission::UserInviteAll,
+        AppPermission::UserReadAll,
+        AppPermission::UserReadWriteAll,
+        AppPermission::DirectoryReadAll,
+        AppPermission::DirectoryReadWriteAll,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AppPermission::UserInviteAll => "User.Invite.All",
+            AppPermission::UserReadAll => "User.Read.All",
+            AppPermission::UserReadWriteAll => "User.ReadWrite.All",
+            AppPermission::DirectoryReadAll => "Directory.Read.All",
+            AppPermission::DirectoryReadWriteAll => "Directory.ReadWrite.All",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+/// What a Graph route does, for authorization. Delegated scopes and directory roles
+/// (a later issue) check the same actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    InviteGuest,
+    ResetRedemption,
+    ReadUsers,
+    WriteUsers,
+    CreateUser,
+}
+
+impl Action {
+    /// Any one of these application permissions allows the action (Graph permission reference;
+    /// reset needs `User.ReadWrite.All` at least: graph-docs PR #9248, DECISIONS 6).
+    pub fn app_permissions(&self) -> &'static [AppPermission] {
+        use AppPermission::*;
+        match self {
+            Action::InviteGuest => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
+            Action::ResetRedemption => &[UserReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadUsers => &[UserReadAll, UserReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
+            Action::WriteUsers | Action::CreateUser => &[UserReadWriteAll, DirectoryReadWriteAll],
+        }
+    }
+
+    pub fn permitted_for_app(&self, granted: &[AppPermission]) -> bool {
+        self.app_permissions().iter().any(|needed| granted.contains(needed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AppPermission::*;
+
+    #[test]
+    fn names_round_trip() {
+        for p in AppPermission::ALL {
+            assert_eq!(AppPermission::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(AppPermission::parse("Mail.Send"), None);
+    }
+
+    #[test]
+    fn invite_permission_alone_cannot_reset() {
+        assert!(Action::InviteGuest.permitted_for_app(&[UserInviteAll]));
+        assert!(!Action::ResetRedemption.permitted_for_app(&[UserInviteAll]));
+        assert!(Action::ResetRedemption.permitted_for_app(&[UserReadWriteAll]));
+        assert!(Action::ResetRedemption.permitted_for_app(&[DirectoryReadWriteAll]));
+    }
+
+    #[test]
+    fn read_permissions_do_not_write() {
+        assert!(Action::ReadUsers.permitted_for_app(&[UserReadAll]));
+        assert!(!Action::WriteUsers.permitted_for_app(&[UserReadAll, DirectoryReadAll]));
+        assert!(!Action::InviteGuest.permitted_for_app(&[UserReadAll]));
+        assert!(!Action::ReadUsers.permitted_for_app(&[UserInviteAll]));
+    }
+}

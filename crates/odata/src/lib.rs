@@ -1,0 +1,1 @@
+//! OData query options (see Cargo.toml description).
