@@ -1,1 +1,115 @@
-//! Storage.
+//! guestlist's storage layer: one [`Store`] trait, with SQLite (the embedded default) and
+//! PostgreSQL (for several server replicas) behind it, each with its own migrations.
+//!
+//! Every method that writes commits all of its changes in one transaction, so an operation and
+//! its audit entry are kept or lost together. Uniqueness (UPNs, proxy addresses) is enforced by
+//! the database, so concurrent writers on several replicas cannot create duplicates.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use guestlist_domain::audit::AuditRecord;
+use guestlist_domain::filter::{UserFilter, UserQuery};
+use guestlist_domain::ids::{ObjectId, TenantId};
+use guestlist_domain::tenant::Application;
+use guestlist_domain::ticket::InvitationRecord;
+use guestlist_domain::{Tenant, User};
+
+mod error;
+pub use error::{Conflict, StoreError};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How a route names a user: `/users/{id}` or `/users/{userPrincipalName}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserKey {
+    Id(ObjectId),
+    /// Matched case-insensitively.
+    UserPrincipalName(String),
+}
+
+/// A user to write: a new one, or a new state of an existing one whose `version` is the
+/// version the caller read (the write fails with [`Conflict::StaleVersion`] if it moved on).
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserWrite {
+    Create(User),
+    Update(User),
+}
+
+impl UserWrite {
+    pub fn user(&self) -> &User {
+        match self {
+            UserWrite::Create(user) | UserWrite::Update(user) => user,
+        }
+    }
+}
+
+/// Everything one `POST /invitations` changes, committed together: the user, the revocation of
+/// the user's earlier pending tickets (DECISIONS 2), the new invitation, and the audit entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvitationWrite {
+    pub user: UserWrite,
+    pub invitation: InvitationRecord,
+    pub audit: Vec<AuditRecord>,
+}
+
+/// A page of users and the continuation for the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// Opaque; pass back as [`UserQuery::after`]. `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// An RSA key that signs access tokens. Kept in the database so every replica signs and
+/// validates with the same keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub private_key_pem: String,
+    pub created_date_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn engine(&self) -> Engine;
+
+    // Tenants and their app registrations.
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    /// By id (GUID text) or initial domain, case-insensitively.
+    async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<Tenant>>;
+    async fn tenants(&self) -> StoreResult<Vec<Tenant>>;
+    async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn insert_application(&self, app: &Application) -> StoreResult<()>;
+    async fn application(&self, tenant: TenantId, app_id: ObjectId) -> StoreResult<Option<Application>>;
+    async fn applications(&self, tenant: TenantId) -> StoreResult<Vec<Application>>;
+    async fn set_application_secret_hash(&self, tenant: TenantId, app_id: ObjectId, secret_hash: &str) -> StoreResult<()>;
+
+    // Token signing keys, newest first.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+
+    // Users.
+    async fn user(&self, tenant: TenantId, key: &UserKey) -> StoreResult<Option<User>>;
+    /// Users that own `address` (case-insensitive) as `mail`, an `otherMails` entry, a proxy
+    /// address (any prefix) or the address they were invited with.
+    async fn users_by_address(&self, tenant: TenantId, address: &str) -> StoreResult<Vec<User>>;
+    async fn list_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<UserPage>;
+    async fn count_users(&self, tenant: TenantId, filter: Option<&UserFilter>) -> StoreResult<u64>;
+    /// Writes the user (and audit entries) and returns it as stored, `version` advanced.
+    async fn write_user(&self, write: &UserWrite, audit: &[AuditRecord]) -> StoreResult<User>;
+
+    // Invitations.
+    /// Returns the user as stored, `version` advanced.
+    async fn record_invitation(&self, write: &InvitationWrite) -> StoreResult<User>;
+    async fn invitation_by_ticket_hash(&self, tenant: TenantId, ticket_hash: &str) -> StoreResult<Option<InvitationRecord>>;
+    async fn invitations_for_user(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Vec<InvitationRecord>>;
+
+    // Audit log, newest first.
+    async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+}
