@@ -1,1 +1,15 @@
-//! OData query options (see Cargo.toml description).
+//! OData query options of Microsoft Graph as pure parsers: `$filter` into guestlist's typed filter tree
+//! (`guestlist_domain::filter::UserFilter`), `$select`, `$top`, `$orderby`, and percent-decoding of query strings and
+//! path segments in both encodings the Microsoft clients send (/work/shared/spec/clients.md).
+
+mod error;
+mod filter;
+mod percent;
+mod properties;
+mod query;
+
+pub use error::ODataError;
+pub use filter::{format_user_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
+pub use percent::decode_path_segment;
+pub use properties::{canonical_user_property, USER_PROPERTIES};
+pub use query::{parse_query_options, parse_user_orderby, parse_user_select, QueryOptions, UserListOptions, MAX_PAGE_SIZE};
