@@ -29,3 +29,6 @@ fn syntax_error(text: &str, offset: usize, reason: Option<&'static str>) -> ODat
     };
     ODataError::BadRequest(message)
 }
+
+#[cfg(test)]
+mod tests;

@@ -90,7 +90,7 @@ fn fail<'a, T>(at: &'a str, reason: &'static str) -> Res<'a, T> {
 pub(crate) fn parse(text: &str) -> Result<Expr, (usize, Option<&'static str>)> {
     let offset = |rest: &str| text.len() - rest.len();
     match tuple((multispace0, |i| or_expr(i, 0), multispace0))(text) {
-        Ok((rest, (_, expr, _))) if rest.is_empty() => Ok(expr),
+        Ok(("", (_, expr, _))) => Ok(expr),
         Ok((rest, _)) => Err((offset(rest), None)),
         Err(Err::Error(e) | Err::Failure(e)) => Err((offset(e.at), e.reason)),
         Err(Err::Incomplete(_)) => Err((text.len(), None)),
