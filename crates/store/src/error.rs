@@ -17,6 +17,10 @@ pub enum StoreError {
     Conflict(Conflict),
     #[error("not found")]
     NotFound,
+    /// The query can't be served as asked: a continuation token that isn't this query's, or a
+    /// filter or order the store does not support. The caller's mistake (400), not a fault.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// The database could not be reached or refused service; worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),

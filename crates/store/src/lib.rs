@@ -14,8 +14,19 @@ use guestlist_domain::tenant::Application;
 use guestlist_domain::ticket::InvitationRecord;
 use guestlist_domain::{Tenant, User};
 
+use std::path::Path;
+use std::sync::Arc;
+
+mod engine;
 mod error;
+mod postgres;
+mod query;
+mod schema;
+mod sqlite;
+
 pub use error::{Conflict, StoreError};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -105,11 +116,34 @@ pub trait Store: Send + Sync + 'static {
     async fn write_user(&self, write: &UserWrite, audit: &[AuditRecord]) -> StoreResult<User>;
 
     // Invitations.
-    /// Returns the user as stored, `version` advanced.
+    /// Writes the user, revokes its earlier pending invitations, inserts the new one and the
+    /// audit entries, all in one transaction. Returns the user as stored, `version` advanced.
     async fn record_invitation(&self, write: &InvitationWrite) -> StoreResult<User>;
     async fn invitation_by_ticket_hash(&self, tenant: TenantId, ticket_hash: &str) -> StoreResult<Option<InvitationRecord>>;
+    /// Oldest first.
     async fn invitations_for_user(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Vec<InvitationRecord>>;
 
     // Audit log, newest first.
     async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Opens the configured store and migrates it: PostgreSQL when `database_url` is a
+/// `postgres://`/`postgresql://` URL; otherwise SQLite, private and in memory when `in_memory`,
+/// else at `database_url` when it is a `sqlite:` URL, else at `sqlite_path` (created if missing).
+pub async fn connect(database_url: Option<&str>, sqlite_path: Option<&Path>, in_memory: bool) -> StoreResult<Arc<dyn Store>> {
+    let url = database_url.map(str::trim).filter(|url| !url.is_empty());
+    if let Some(url) = url.filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Ok(PostgresStore::connect(url).await?);
+    }
+    if in_memory {
+        return Ok(SqliteStore::in_memory().await?);
+    }
+    match (url, sqlite_path) {
+        (Some(url), _) if url.starts_with("sqlite:") => Ok(SqliteStore::open_url(url).await?),
+        (Some(url), _) => {
+            Err(StoreError::Unavailable(format!("unsupported database URL scheme in {:?}", url.split(':').next().unwrap_or_default())))
+        }
+        (None, Some(path)) => Ok(SqliteStore::open(path).await?),
+        (None, None) => Err(StoreError::Unavailable("no database configured: give a PostgreSQL URL, a SQLite path, or in-memory".into())),
+    }
 }

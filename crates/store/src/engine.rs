@@ -1,0 +1,279 @@
+//! One [`Store`](crate::Store) implementation, expanded for each engine's concrete sqlx types
+//! (code generic over `sqlx::Database` drowns in trait bounds). Everything engine-specific is a
+//! macro argument; the SQL and the row mapping live in `schema` and `query`.
+
+/// Expands `impl Store for $store`. `$store` must have `reads` and `writes` pools of `$database`.
+/// - `time_param`: how the engine binds a timestamp.
+/// - `map_error`: `sqlx::Error` to [`StoreError`](crate::StoreError), with the engine's constraint names.
+/// - `begin_write`: the statement that opens a write transaction.
+macro_rules! impl_store {
+    (
+        store: $store:ident,
+        database: $database:ty,
+        row: $row:ty,
+        engine: $engine:expr,
+        time_param: $time_param:path,
+        map_error: $map_error:path,
+        begin_write: $begin_write:expr $(,)?
+    ) => {
+        // A module of its own, so the helpers below don't leak into the engine's namespace.
+        mod generated {
+            use super::*;
+            use guestlist_domain::audit::AuditRecord;
+            use guestlist_domain::filter::{UserFilter, UserQuery};
+            use guestlist_domain::ids::{ObjectId, TenantId};
+            use guestlist_domain::tenant::Application;
+            use guestlist_domain::ticket::InvitationRecord;
+            use guestlist_domain::{Tenant, User};
+            use $crate::schema::{self as schema, RowAccess, SqlValue, Statement};
+            use $crate::{query, InvitationWrite, SigningKeyRecord, Store, StoreError, StoreResult, UserKey, UserPage, UserWrite};
+
+            type Connection = <$database as sqlx::Database>::Connection;
+            type Query<'q> = sqlx::query::Query<'q, $database, <$database as sqlx::Database>::Arguments<'q>>;
+
+            fn column<'r, T: sqlx::Decode<'r, $database> + sqlx::Type<$database>>(row: &'r $row, column: &str) -> StoreResult<T> {
+                sqlx::Row::try_get(row, column).map_err(|e| StoreError::Database(format!("reading column {column}: {e}")))
+            }
+
+            impl RowAccess for $row {
+                fn text(&self, name: &str) -> StoreResult<String> {
+                    column(self, name)
+                }
+                fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+                    column(self, name)
+                }
+                fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+                    column(self, name)
+                }
+                fn int(&self, name: &str) -> StoreResult<i64> {
+                    column(self, name)
+                }
+                fn boolean(&self, name: &str) -> StoreResult<bool> {
+                    column(self, name)
+                }
+                fn time(&self, name: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
+                    column(self, name)
+                }
+                fn opt_time(&self, name: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+                    column(self, name)
+                }
+            }
+
+            fn bound(sql: &str, values: Vec<SqlValue>) -> Query<'_> {
+                values.into_iter().fold(sqlx::query(sql), |query, value| match value {
+                    SqlValue::Text(text) => query.bind(text),
+                    SqlValue::Int(number) => query.bind(number),
+                    SqlValue::Bool(flag) => query.bind(flag),
+                    SqlValue::Time(time) => query.bind(time.map($time_param)),
+                })
+            }
+
+            async fn execute(connection: &mut Connection, sql: &str, values: Vec<SqlValue>) -> StoreResult<u64> {
+                let done = bound(sql, values).execute(&mut *connection).await.map_err($map_error)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn fetch(connection: &mut Connection, sql: &str, values: Vec<SqlValue>) -> StoreResult<Vec<$row>> {
+                bound(sql, values).fetch_all(&mut *connection).await.map_err($map_error)
+            }
+
+            async fn execute_all(connection: &mut Connection, statements: Vec<Statement>) -> StoreResult<()> {
+                for statement in statements {
+                    execute(connection, statement.sql, statement.values).await?;
+                }
+                Ok(())
+            }
+
+            /// Writes the user row and its lookup rows; part of a caller's transaction.
+            async fn write_user_in(connection: &mut Connection, write: &UserWrite) -> StoreResult<User> {
+                let plan = schema::plan_user_write(write)?;
+                let changed = execute(connection, plan.user_row.sql, plan.user_row.values).await?;
+                if plan.is_update && changed == 0 {
+                    let user = write.user();
+                    let existing = fetch(connection, schema::USER_EXISTS, vec![user.id.into(), user.tenant_id.into()]).await?;
+                    return Err(if existing.is_empty() {
+                        StoreError::NotFound
+                    } else {
+                        StoreError::Conflict($crate::Conflict::StaleVersion)
+                    });
+                }
+                execute_all(connection, plan.follow_up).await?;
+                Ok(plan.stored)
+            }
+
+            fn one<T>(rows: Vec<$row>, map: fn(&$row) -> StoreResult<T>) -> StoreResult<Option<T>> {
+                rows.first().map(map).transpose()
+            }
+
+            fn all<T>(rows: Vec<$row>, map: fn(&$row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+                rows.iter().map(map).collect()
+            }
+
+            impl $store {
+                async fn read(&self, sql: &str, values: Vec<SqlValue>) -> StoreResult<Vec<$row>> {
+                    let mut connection = self.reads.acquire().await.map_err($map_error)?;
+                    fetch(&mut connection, sql, values).await
+                }
+
+                /// Runs `statements` in one write transaction.
+                async fn write(&self, statements: Vec<Statement>) -> StoreResult<()> {
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    execute_all(&mut transaction, statements).await?;
+                    transaction.commit().await.map_err($map_error)
+                }
+
+                /// Runs one statement that must change a row; `NotFound` when it changed none.
+                async fn change_one(&self, sql: &'static str, values: Vec<SqlValue>) -> StoreResult<()> {
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    match execute(&mut connection, sql, values).await? {
+                        0 => Err(StoreError::NotFound),
+                        _ => Ok(()),
+                    }
+                }
+
+                /// The user write, then `statements`, in one transaction.
+                async fn write_user_with(&self, write: &UserWrite, statements: Vec<Statement>) -> StoreResult<User> {
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    let user = write_user_in(&mut transaction, write).await?;
+                    execute_all(&mut transaction, statements).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(user)
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl Store for $store {
+                fn engine(&self) -> $crate::Engine {
+                    $engine
+                }
+
+                async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+                    self.write(vec![Statement { sql: schema::TENANT_INSERT.as_str(), values: schema::tenant_values(tenant) }]).await
+                }
+
+                async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<Tenant>> {
+                    let rows = match ObjectId::parse(id_or_domain) {
+                        Ok(id) => self.read(&schema::TENANT_BY_ID, vec![id.into()]).await?,
+                        Err(_) => self.read(&schema::TENANT_BY_DOMAIN, vec![id_or_domain.into()]).await?,
+                    };
+                    one(rows, schema::tenant_from_row)
+                }
+
+                async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
+                    all(self.read(&schema::TENANTS, Vec::new()).await?, schema::tenant_from_row)
+                }
+
+                async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+                    self.change_one(schema::TENANT_UPDATE.as_str(), schema::tenant_values(tenant)).await
+                }
+
+                async fn insert_application(&self, app: &Application) -> StoreResult<()> {
+                    self.write(vec![Statement { sql: schema::APPLICATION_INSERT.as_str(), values: schema::application_values(app)? }]).await
+                }
+
+                async fn application(&self, tenant: TenantId, app_id: ObjectId) -> StoreResult<Option<Application>> {
+                    one(self.read(&schema::APPLICATION_BY_ID, vec![tenant.into(), app_id.into()]).await?, schema::application_from_row)
+                }
+
+                async fn applications(&self, tenant: TenantId) -> StoreResult<Vec<Application>> {
+                    all(self.read(&schema::APPLICATIONS, vec![tenant.into()]).await?, schema::application_from_row)
+                }
+
+                async fn set_application_secret_hash(&self, tenant: TenantId, app_id: ObjectId, secret_hash: &str) -> StoreResult<()> {
+                    self.change_one(schema::APPLICATION_SECRET_UPDATE, vec![tenant.into(), app_id.into(), secret_hash.into()]).await
+                }
+
+                async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+                    self.write(vec![Statement { sql: schema::SIGNING_KEY_INSERT, values: schema::signing_key_values(key) }]).await
+                }
+
+                async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                    all(self.read(schema::SIGNING_KEYS, Vec::new()).await?, schema::signing_key_from_row)
+                }
+
+                async fn user(&self, tenant: TenantId, key: &UserKey) -> StoreResult<Option<User>> {
+                    let rows = match key {
+                        UserKey::Id(id) => self.read(&schema::USER_BY_ID, vec![tenant.into(), (*id).into()]).await?,
+                        UserKey::UserPrincipalName(upn) => {
+                            self.read(&schema::USER_BY_UPN, vec![tenant.into(), schema::fold(upn).into()]).await?
+                        }
+                    };
+                    one(rows, schema::user_from_row)
+                }
+
+                async fn users_by_address(&self, tenant: TenantId, address: &str) -> StoreResult<Vec<User>> {
+                    all(
+                        self.read(&schema::USERS_BY_ADDRESS, vec![tenant.into(), schema::fold(address).into()]).await?,
+                        schema::user_from_row,
+                    )
+                }
+
+                async fn list_users(&self, tenant: TenantId, query: &UserQuery) -> StoreResult<UserPage> {
+                    let sql = query::list_users_sql(tenant, query)?;
+                    let users = all(self.read(&sql.sql, sql.values).await?, schema::user_from_row)?;
+                    query::page_of(users, query)
+                }
+
+                async fn count_users(&self, tenant: TenantId, filter: Option<&UserFilter>) -> StoreResult<u64> {
+                    let sql = query::count_users_sql(tenant, filter)?;
+                    let rows = self.read(&sql.sql, sql.values).await?;
+                    let count = rows.first().map(|row| row.int("count")).transpose()?.unwrap_or(0);
+                    u64::try_from(count).map_err(|e| StoreError::Database(format!("negative count: {e}")))
+                }
+
+                async fn write_user(&self, write: &UserWrite, audit: &[AuditRecord]) -> StoreResult<User> {
+                    self.write_user_with(write, schema::audit_statements(audit)?).await
+                }
+
+                async fn record_invitation(&self, write: &InvitationWrite) -> StoreResult<User> {
+                    let mut statements = schema::invitation_statements(&write.invitation);
+                    statements.extend(schema::audit_statements(&write.audit)?);
+                    self.write_user_with(&write.user, statements).await
+                }
+
+                async fn invitation_by_ticket_hash(&self, tenant: TenantId, ticket_hash: &str) -> StoreResult<Option<InvitationRecord>> {
+                    one(
+                        self.read(&schema::INVITATION_BY_TICKET_HASH, vec![tenant.into(), ticket_hash.into()]).await?,
+                        schema::invitation_from_row,
+                    )
+                }
+
+                async fn invitations_for_user(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Vec<InvitationRecord>> {
+                    all(self.read(&schema::INVITATIONS_FOR_USER, vec![tenant.into(), user_id.into()]).await?, schema::invitation_from_row)
+                }
+
+                async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+                    all(self.read(&schema::AUDIT_NEWEST, vec![tenant.into(), i64::from(limit).into()]).await?, schema::audit_from_row)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;
+
+/// What both engines agree on about errors; `conflict_of` and `is_unavailable` read the engine's
+/// own constraint names and error codes.
+pub(crate) fn store_error(
+    error: sqlx::Error,
+    conflict_of: fn(&dyn sqlx::error::DatabaseError) -> crate::Conflict,
+    is_unavailable: fn(&dyn sqlx::error::DatabaseError) -> bool,
+) -> crate::StoreError {
+    use crate::StoreError;
+    match error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(conflict_of(e.as_ref())),
+        sqlx::Error::Database(e) if is_unavailable(e.as_ref()) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(error.to_string())
+        }
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+/// Migration failures: a database we could not reach is `Unavailable`, anything else is a fault.
+pub(crate) fn migrate_error(error: sqlx::migrate::MigrateError, map_error: fn(sqlx::Error) -> crate::StoreError) -> crate::StoreError {
+    match error {
+        sqlx::migrate::MigrateError::Execute(e) => map_error(e),
+        other => crate::StoreError::Database(format!("migration failed: {other}")),
+    }
+}

@@ -1,0 +1,109 @@
+//! SQLite, the embedded default: one file (or a private in-memory database), WAL, fsync on commit.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+
+use crate::engine::{impl_store, migrate_error, store_error};
+use crate::{Conflict, StoreError, StoreResult};
+
+/// Readers share a small pool; a single writer connection serializes writes in this process
+/// (busy_timeout covers other processes), so concurrent writes queue instead of failing with SQLITE_BUSY.
+pub struct SqliteStore {
+    reads: SqlitePool,
+    writes: SqlitePool,
+}
+
+const READ_CONNECTIONS: u32 = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open(path: &Path) -> StoreResult<Arc<Self>> {
+        Self::open_with(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a `sqlite:` URL (as sqlx parses it) and migrates it.
+    pub async fn open_url(url: &str) -> StoreResult<Arc<Self>> {
+        let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Database(format!("invalid SQLite URL: {e}")))?;
+        Self::open_with(options).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> StoreResult<Arc<Self>> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        // The writer opens (and creates) the file and migrates before any reader connects.
+        let writes = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(map_error)?;
+        migrate(&writes).await?;
+        let reads =
+            SqlitePoolOptions::new().max_connections(READ_CONNECTIONS).connect_with(options.read_only(true)).await.map_err(map_error)?;
+        Ok(Arc::new(SqliteStore { reads, writes }))
+    }
+
+    /// A private in-memory database: one connection that is never recycled, since the data
+    /// lives only as long as that connection.
+    pub async fn in_memory() -> StoreResult<Arc<Self>> {
+        let options = SqliteConnectOptions::new().in_memory(true).foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        migrate(&pool).await?;
+        Ok(Arc::new(SqliteStore { reads: pool.clone(), writes: pool }))
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    sqlx::migrate!("./migrations/sqlite").run(pool).await.map_err(|e| migrate_error(e, map_error))
+}
+
+/// Timestamps are fixed-width RFC 3339 text, so SQLite's text comparison orders them by time.
+fn time_param(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// SQLite names the columns of a failed UNIQUE constraint, not the constraint:
+/// "UNIQUE constraint failed: users.tenant_id, users.upn_lower".
+fn conflict_of(error: &dyn sqlx::error::DatabaseError) -> Conflict {
+    let message = error.message();
+    if message.contains("users.upn_lower") {
+        Conflict::UserPrincipalName
+    } else if message.contains("user_proxy_addresses.address_lower") {
+        Conflict::ProxyAddress
+    } else {
+        Conflict::Duplicate
+    }
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), in any extended form: another writer held on past busy_timeout.
+fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = error.code().and_then(|code| code.parse::<i32>().ok());
+    matches!(code.map(|code| code & 0xff), Some(5 | 6))
+}
+
+fn map_error(error: sqlx::Error) -> StoreError {
+    store_error(error, conflict_of, is_unavailable)
+}
+
+impl_store! {
+    store: SqliteStore,
+    database: sqlx::Sqlite,
+    row: SqliteRow,
+    engine: crate::Engine::Sqlite,
+    time_param: time_param,
+    map_error: map_error,
+    // Take the write lock up front: a deferred transaction that reads first can't wait for it.
+    begin_write: "BEGIN IMMEDIATE",
+}
