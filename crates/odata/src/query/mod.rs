@@ -209,3 +209,6 @@ impl UserListOptions {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
