@@ -33,7 +33,7 @@ impl ODataError {
     }
 
     /// The HTTP status Graph answers with: 400 for every query error.
-    pub fn http_status(&self) -> u16 {
+    pub fn status(&self) -> u16 {
         400
     }
 

@@ -12,4 +12,6 @@ pub use error::ODataError;
 pub use filter::{format_user_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
 pub use percent::decode_path_segment;
 pub use properties::{canonical_user_property, USER_PROPERTIES};
-pub use query::{parse_query_options, parse_user_orderby, parse_user_select, QueryOptions, UserListOptions, MAX_PAGE_SIZE};
+pub use query::{
+    parse_query_options, parse_user_list_options, parse_user_orderby, parse_user_select, QueryOptions, UserListOptions, MAX_PAGE_SIZE,
+};

@@ -247,7 +247,7 @@ fn unknown_property_is_unsupported_query() {
     let e = error("favouriteColour eq 'blue'");
     assert_eq!(e.code(), "Request_UnsupportedQuery");
     assert_eq!(e.message(), "Unsupported or invalid query filter clause specified for property 'favouriteColour' of resource 'User'.");
-    assert_eq!(e.http_status(), 400);
+    assert_eq!(e.status(), 400);
     assert_eq!(error("manager/displayName eq 'a'"), unsupported("manager"));
     assert_eq!(error("'Guest' eq userType"), unsupported("userType"));
     assert_eq!(error("userType eq mail"), unsupported("userType"));

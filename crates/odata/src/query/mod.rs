@@ -190,12 +190,12 @@ fn sorting_not_supported() -> ODataError {
     ODataError::UnsupportedQuery("Sorting not supported for current query.".to_string())
 }
 
-impl UserListOptions {
-    /// `parse_query_options`, then `$filter`, `$select` and `$orderby` checked against the user entity.
-    pub fn parse(raw_query: &str) -> Result<Self, ODataError> {
-        Self::from_options(parse_query_options(raw_query)?)
-    }
+/// `parse_query_options`, then `$filter`, `$select` and `$orderby` checked against the user entity.
+pub fn parse_user_list_options(raw_query: &str) -> Result<UserListOptions, ODataError> {
+    UserListOptions::from_options(parse_query_options(raw_query)?)
+}
 
+impl UserListOptions {
     pub fn from_options(options: QueryOptions) -> Result<Self, ODataError> {
         Ok(UserListOptions {
             filter: options.filter.as_deref().map(parse_user_filter).transpose()?,
