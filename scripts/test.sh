@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Run all tests: Rust workspace (SQLite + PostgreSQL), then the real Microsoft clients
+# (Python: msal, azure-identity, msgraph-sdk; Node: @microsoft/microsoft-graph-client) against the
+# real server binary.
+#
+#   scripts/test.sh
+#
+# PostgreSQL: uses GUESTLIST_TEST_DATABASE_URL when set (a superuser-ish URL: the suites create and
+# drop their own databases); otherwise starts a throwaway server (scripts/throwaway-postgres.sh).
+# GUESTLIST_SKIP_PYTHON=1 / GUESTLIST_SKIP_NODE=1 skip a compat suite.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+declare -a SUMMARY=()
+FAILED=0
+T0=$(date +%s)
+
+# run_step NAME CMD...: runs CMD in a subshell with errexit, records status and duration in
+# SUMMARY and its exit code in LAST_RC. Always returns 0: call it as a plain statement, never in
+# `if`/`&&`/`||`, where bash would ignore errexit inside CMD.
+LAST_RC=0
+run_step() {
+  local name=$1; shift
+  local start rc
+  start=$(date +%s)
+  echo
+  echo "==> $name"
+  set +e
+  ( set -euo pipefail; "$@" )
+  rc=$?
+  set -e
+  local took=$(( $(date +%s) - start ))
+  if [[ $rc -eq 0 ]]; then
+    SUMMARY+=("$(printf '  %-34s ok      %4ss' "$name" "$took")")
+  else
+    SUMMARY+=("$(printf '  %-34s FAILED  %4ss  (exit %s)' "$name" "$took" "$rc")")
+    FAILED=1
+  fi
+  LAST_RC=$rc
+}
+
+skip_step() {
+  SUMMARY+=("$(printf '  %-34s skipped        (%s)' "$1" "$2")")
+}
+
+print_summary() {
+  echo
+  echo "==> summary ($(( $(date +%s) - T0 ))s)"
+  printf '%s\n' "${SUMMARY[@]}"
+  if [[ $FAILED -eq 0 ]]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
+}
+
+# ---------------------------------------------------------------- (a) PostgreSQL
+start_postgres() {
+  # Sourced (not run in a subshell) so the URL and the stop trap belong to this shell.
+  # shellcheck source=scripts/throwaway-postgres.sh
+  source "$ROOT/scripts/throwaway-postgres.sh"
+}
+
+pg_start=$(date +%s)
+if [[ -n "${GUESTLIST_TEST_DATABASE_URL:-}" ]]; then
+  skip_step "postgres (throwaway)" "using GUESTLIST_TEST_DATABASE_URL"
+elif start_postgres; then
+  SUMMARY+=("$(printf '  %-34s ok      %4ss' "postgres (throwaway)" "$(( $(date +%s) - pg_start ))")")
+else
+  SUMMARY+=("$(printf '  %-34s FAILED  %4ss' "postgres (throwaway)" "$(( $(date +%s) - pg_start ))")")
+  FAILED=1
+  unset GUESTLIST_TEST_DATABASE_URL
+fi
+# Whatever happens below, print the summary last.
+if [[ -n "${THROWAWAY_PG_DIR:-}" ]]; then
+  trap 'print_summary; throwaway_pg_stop' EXIT
+else
+  trap 'print_summary' EXIT
+fi
+
+# ---------------------------------------------------------------- (b) Rust
+export GUESTLIST_BIN="$ROOT/target/debug/guestlist"
+BUILD_OK=0
+run_step "cargo build --workspace" cargo build --workspace --quiet
+if [[ $LAST_RC -eq 0 ]]; then BUILD_OK=1; fi
+if [[ $BUILD_OK -eq 1 ]]; then
+  run_step "cargo test --workspace" cargo test --workspace --quiet
+else
+  skip_step "cargo test --workspace" "build failed"
+fi
+
+# ---------------------------------------------------------------- (c) Python compat
+PY_DIR="$ROOT/compat/python"
+python_env() {
+  cd "$PY_DIR"
+  [[ -x .venv/bin/python ]] || python3 -m venv .venv
+  local want have=""
+  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  [[ -f .venv/.requirements.sha256 ]] && have=$(cat .venv/.requirements.sha256)
+  if [[ "$want" != "$have" ]]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    echo "$want" > .venv/.requirements.sha256
+  else
+    echo "venv up to date"
+  fi
+}
+python_tests() {
+  cd "$PY_DIR"
+  .venv/bin/python -m pytest -q -p no:cacheprovider
+}
+
+# ---------------------------------------------------------------- (d) Node compat
+NODE_DIR="$ROOT/compat/node"
+node_env() {
+  cd "$NODE_DIR"
+  local want have=""
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  [[ -f node_modules/.lock.sha256 ]] && have=$(cat node_modules/.lock.sha256)
+  if [[ "$want" != "$have" ]]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$want" > node_modules/.lock.sha256
+  else
+    echo "node_modules up to date"
+  fi
+}
+node_tests() {
+  cd "$NODE_DIR"
+  npm test --silent
+}
+
+if [[ "${GUESTLIST_SKIP_PYTHON:-}" == 1 ]]; then
+  skip_step "python compat" "GUESTLIST_SKIP_PYTHON=1"
+else
+  run_step "python venv (pip install)" python_env
+  if [[ $LAST_RC -ne 0 ]]; then skip_step "python compat (pytest)" "venv failed"
+  elif [[ $BUILD_OK -ne 1 ]]; then skip_step "python compat (pytest)" "build failed"
+  else run_step "python compat (pytest)" python_tests; fi
+fi
+
+if [[ "${GUESTLIST_SKIP_NODE:-}" == 1 ]]; then
+  skip_step "node compat" "GUESTLIST_SKIP_NODE=1"
+else
+  run_step "node deps (npm ci)" node_env
+  if [[ $LAST_RC -ne 0 ]]; then skip_step "node compat (npm test)" "npm ci failed"
+  elif [[ $BUILD_OK -ne 1 ]]; then skip_step "node compat (npm test)" "build failed"
+  else run_step "node compat (npm test)" node_tests; fi
+fi
+
+exit $FAILED
