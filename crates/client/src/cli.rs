@@ -323,3 +323,48 @@ mod tests {
         assert!(report.message.contains("http://127.0.0.1:9/t/oauth2/v2.0/token"), "{}", report.message);
     }
 }
+
+/// The embedding the `guestlist` binary uses: client options flattened at the top, commands flattened
+/// next to the binary's own, which may reuse names like `--json` and `--tenant`.
+#[cfg(test)]
+mod embedding_tests {
+    use super::*;
+    use clap::{CommandFactory, Parser, Subcommand};
+
+    #[derive(Parser)]
+    struct Bin {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: Cmd,
+    }
+    #[derive(Subcommand)]
+    enum Cmd {
+        Serve,
+        #[command(subcommand)]
+        App(AppCmd),
+        #[command(flatten)]
+        Client(ClientCommand),
+    }
+    #[derive(Subcommand)]
+    enum AppCmd {
+        Add {
+            #[arg(long)]
+            tenant: Option<String>,
+            #[arg(long)]
+            json: bool,
+        },
+    }
+
+    #[test]
+    fn parses_client_and_own_commands() {
+        Bin::command().debug_assert();
+        let b = Bin::try_parse_from(["guestlist", "user", "list", "--json", "--tenant", "contoso.onmicrosoft.com"]).unwrap();
+        assert!(b.client.json);
+        assert_eq!(b.client.tenant.as_deref(), Some("contoso.onmicrosoft.com"));
+        assert!(matches!(b.command, Cmd::Client(ClientCommand::User(UserCommand::List { .. }))));
+        let b = Bin::try_parse_from(["guestlist", "app", "add", "--json", "--tenant", "x"]).unwrap();
+        assert!(matches!(b.command, Cmd::App(AppCmd::Add { json: true, tenant: Some(ref t) }) if t == "x"));
+        assert!(matches!(Bin::try_parse_from(["guestlist", "serve"]).unwrap().command, Cmd::Serve));
+    }
+}
