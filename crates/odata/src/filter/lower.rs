@@ -24,20 +24,19 @@ impl Lowering {
             Expr::Or(items) => self.chain(items, UserFilter::or),
             Expr::And(items) => self.chain(items, UserFilter::and),
             Expr::Not(inner) => Ok(UserFilter::Not(Box::new(self.expr(*inner)?))),
-            leaf => {
-                self.clauses += 1;
-                if self.clauses > MAX_CLAUSES {
-                    return Err(ODataError::BadRequest(format!("Invalid filter clause: The filter has more than {MAX_CLAUSES} clauses.")));
-                }
-                match leaf {
-                    Expr::Compare { left, op, right } => compare(left, op, right),
-                    Expr::In { left, values } => in_list(left, values),
-                    Expr::Call { name, args } => call(&name, args),
-                    Expr::Lambda { collection, quantifier, body } => lambda(collection, &quantifier, body),
-                    Expr::Or(_) | Expr::And(_) | Expr::Not(_) => unreachable!("handled above"),
-                }
-            }
+            Expr::Compare { left, op, right } => self.clause().and_then(|()| compare(left, op, right)),
+            Expr::In { left, values } => self.clause().and_then(|()| in_list(left, values)),
+            Expr::Call { name, args } => self.clause().and_then(|()| call(&name, args)),
+            Expr::Lambda { collection, quantifier, body } => self.clause().and_then(|()| lambda(collection, &quantifier, body)),
         }
+    }
+
+    fn clause(&mut self) -> Result<(), ODataError> {
+        self.clauses += 1;
+        if self.clauses > MAX_CLAUSES {
+            return Err(ODataError::BadRequest(format!("Invalid filter clause: The filter has more than {MAX_CLAUSES} clauses.")));
+        }
+        Ok(())
     }
 
     /// `a or b or c` is `(a or b) or c`, as OData's left-associative operators read.
