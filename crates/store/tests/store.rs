@@ -1,0 +1,832 @@
+//! One suite, every engine: each case runs on a SQLite file, a private in-memory SQLite database
+//! and, when `GUESTLIST_TEST_DATABASE_URL` names a PostgreSQL server, a fresh PostgreSQL database.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::FutureExt;
+use guestlist_domain::audit::{activity, AuditRecord, Initiator, ModifiedProperty, TargetResource};
+use guestlist_domain::filter::{
+    CompareOp, IdentityField, IdentityPredicate, Literal, StringCollection, StringPredicate, UserField, UserFilter, UserOrder, UserQuery,
+};
+use guestlist_domain::ids::{ObjectId, TenantId};
+use guestlist_domain::permissions::AppPermission;
+use guestlist_domain::tenant::{Application, UpnOnReset};
+use guestlist_domain::ticket::{InvitationRecord, TicketState};
+use guestlist_domain::user::{ExternalUserState, ObjectIdentity, UserType, CREATION_TYPE_INVITATION};
+use guestlist_domain::{Tenant, Upn, User};
+use guestlist_store::{Conflict, Engine, InvitationWrite, SigningKeyRecord, Store, StoreError, UserKey, UserWrite};
+use sqlx::Connection;
+
+// ---- harness -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    SqliteFile,
+    SqliteMemory,
+    Postgres,
+}
+
+fn random_name() -> String {
+    ObjectId::new_random().as_uuid().simple().to_string()
+}
+
+/// Runs `case` against a fresh store of `target`, and removes that store's database afterwards.
+async fn run<F, Fut>(target: Target, case: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match target {
+        Target::SqliteMemory => {
+            let store = guestlist_store::connect(None, None, true).await.expect("in-memory SQLite");
+            assert_eq!(store.engine(), Engine::Sqlite);
+            case(store).await;
+        }
+        Target::SqliteFile => {
+            let path = std::env::temp_dir().join(format!("guestlist-store-{}.db", random_name()));
+            let store = guestlist_store::connect(None, Some(&path), false).await.expect("SQLite file");
+            assert_eq!(store.engine(), Engine::Sqlite);
+            let outcome = AssertUnwindSafe(case(store)).catch_unwind().await;
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            if let Err(panic) = outcome {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Target::Postgres => {
+            let Ok(base_url) = std::env::var("GUESTLIST_TEST_DATABASE_URL") else {
+                eprintln!("skipping PostgreSQL store tests: GUESTLIST_TEST_DATABASE_URL is not set");
+                return;
+            };
+            // A database per test, so tests run in parallel without seeing each other's rows.
+            let database = format!("gl_test_{}", random_name());
+            let mut admin = sqlx::PgConnection::connect(&base_url).await.expect("connect to GUESTLIST_TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {database}")).execute(&mut admin).await.expect("create test database");
+            let mut url = url::Url::parse(&base_url).expect("GUESTLIST_TEST_DATABASE_URL is a URL");
+            url.set_path(&database);
+            let store = guestlist_store::connect(Some(url.as_str()), None, false).await.expect("PostgreSQL store");
+            assert_eq!(store.engine(), Engine::Postgres);
+            let outcome = AssertUnwindSafe(case(store)).catch_unwind().await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&mut admin).await;
+            if let Err(panic) = outcome {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+/// `store_tests!(case, ...)` makes `case::sqlite_file`, `case::sqlite_memory` and `case::postgres`.
+macro_rules! store_tests {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_file() {
+                super::run(super::Target::SqliteFile, super::$case).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_memory() {
+                super::run(super::Target::SqliteMemory, super::$case).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::run(super::Target::Postgres, super::$case).await
+            }
+        }
+    )*};
+}
+
+store_tests!(
+    tenant_round_trip,
+    application_round_trip,
+    signing_keys_newest_first,
+    user_round_trip,
+    upn_conflict,
+    proxy_address_conflict,
+    concurrent_proxy_address_claims,
+    concurrent_creates_all_succeed,
+    stale_version_conflict,
+    record_invitation_revokes_pending_tickets,
+    record_invitation_is_atomic,
+    users_by_every_kind_of_address,
+    list_users_filters,
+    list_users_pages,
+    special_characters_are_literal,
+    audit_newest_first,
+);
+
+// ---- fixtures ------------------------------------------------------------------------------
+
+/// A time with microseconds, which both engines keep.
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 5, 6, 7, 8, 9).single().expect("valid time") + Duration::microseconds(123_456) + Duration::minutes(minutes)
+}
+
+async fn new_tenant(store: &Arc<dyn Store>, domain: &str) -> Tenant {
+    let tenant = Tenant {
+        id: ObjectId::new_random(),
+        display_name: format!("Tenant {domain}"),
+        initial_domain: domain.to_string(),
+        upn_on_reset: UpnOnReset::FollowNewEmail,
+        invitation_lifetime_days: None,
+        created_date_time: at(0),
+    };
+    store.insert_tenant(&tenant).await.expect("insert tenant");
+    tenant
+}
+
+/// A member with nothing optional set.
+fn member(tenant: TenantId, upn: &str, display_name: &str) -> User {
+    User {
+        id: ObjectId::new_random(),
+        tenant_id: tenant,
+        user_principal_name: Upn::parse(upn).expect("valid UPN"),
+        display_name: display_name.to_string(),
+        given_name: None,
+        surname: None,
+        mail: None,
+        other_mails: Vec::new(),
+        proxy_addresses: Vec::new(),
+        user_type: UserType::Member,
+        creation_type: None,
+        external_user_state: None,
+        external_user_state_change_date_time: None,
+        identities: Vec::new(),
+        account_enabled: true,
+        created_date_time: at(1),
+        company_name: None,
+        job_title: None,
+        department: None,
+        mobile_phone: None,
+        office_location: None,
+        preferred_language: None,
+        business_phones: Vec::new(),
+        usage_location: None,
+        invited_email: None,
+        version: 0,
+    }
+}
+
+/// An invited guest with every property set.
+fn guest(tenant: &Tenant, email: &str) -> User {
+    let (local, domain) = email.split_once('@').expect("an email");
+    let upn = Upn::parse(&format!("{local}_{domain}#EXT#@{}", tenant.initial_domain)).expect("guest UPN");
+    User {
+        user_principal_name: upn.clone(),
+        given_name: Some("Given".into()),
+        surname: Some("Surname".into()),
+        mail: Some(email.to_string()),
+        other_mails: vec![format!("other.{email}")],
+        proxy_addresses: vec![format!("SMTP:{email}")],
+        user_type: UserType::Guest,
+        creation_type: Some(CREATION_TYPE_INVITATION.into()),
+        external_user_state: Some(ExternalUserState::PendingAcceptance),
+        external_user_state_change_date_time: Some(at(2)),
+        identities: vec![
+            ObjectIdentity::user_principal_name(&upn),
+            ObjectIdentity { sign_in_type: "federated".into(), issuer: "google.com".into(), issuer_assigned_id: Some(email.to_string()) },
+        ],
+        company_name: Some("Fabrikam".into()),
+        job_title: Some("Engineer".into()),
+        department: Some("R&D".into()),
+        mobile_phone: Some("+1 555 0100".into()),
+        office_location: Some("Building 1".into()),
+        preferred_language: Some("en-US".into()),
+        business_phones: vec!["+1 555 0101".into()],
+        usage_location: Some("US".into()),
+        invited_email: Some(email.to_string()),
+        ..member(tenant.id, upn.as_str(), local)
+    }
+}
+
+async fn create(store: &Arc<dyn Store>, user: User) -> User {
+    store.write_user(&UserWrite::Create(user), &[]).await.expect("create user")
+}
+
+fn audit(tenant: TenantId, activity: &str, target: &User, when: DateTime<Utc>) -> AuditRecord {
+    let initiator = Initiator::App {
+        app_id: ObjectId::new_random().to_string(),
+        display_name: "inviter".into(),
+        service_principal_id: ObjectId::new_random().to_string(),
+    };
+    let target = TargetResource {
+        id: target.id.to_string(),
+        display_name: Some(target.display_name.clone()),
+        resource_type: "User".into(),
+        user_principal_name: Some(target.user_principal_name.to_string()),
+        modified_properties: vec![ModifiedProperty { display_name: "Mail".into(), old_value: None, new_value: target.mail.clone() }],
+    };
+    AuditRecord::invited_users(tenant, activity, "Add", initiator, ObjectId::new_random(), target, when)
+}
+
+fn invitation(user: &User, ticket_hash: &str, when: DateTime<Utc>) -> InvitationRecord {
+    InvitationRecord {
+        id: ObjectId::new_random(),
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        email: user.mail.clone().unwrap_or_default(),
+        redirect_url: "https://example.com/welcome".into(),
+        ticket_hash: ticket_hash.to_string(),
+        state: TicketState::Pending,
+        reset_redemption: false,
+        send_invitation_message: true,
+        created_date_time: when,
+        expires_date_time: Some(when + Duration::days(14)),
+    }
+}
+
+fn conflict(result: Result<impl std::fmt::Debug, StoreError>) -> Conflict {
+    match result {
+        Err(StoreError::Conflict(conflict)) => conflict,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+// ---- cases ---------------------------------------------------------------------------------
+
+async fn tenant_round_trip(store: Arc<dyn Store>) {
+    let mut tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+
+    assert_eq!(store.tenant(&tenant.id.to_string()).await.unwrap(), Some(tenant.clone()));
+    assert_eq!(store.tenant(&tenant.id.to_string().to_uppercase()).await.unwrap(), Some(tenant.clone()));
+    assert_eq!(store.tenant("CONTOSO.onmicrosoft.COM").await.unwrap(), Some(tenant.clone()));
+    assert_eq!(store.tenant("nobody.onmicrosoft.com").await.unwrap(), None);
+    assert_eq!(store.tenant(&ObjectId::new_random().to_string()).await.unwrap(), None);
+    let ids: BTreeSet<_> = store.tenants().await.unwrap().into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, BTreeSet::from([tenant.id, other.id]));
+
+    tenant.upn_on_reset = UpnOnReset::Keep;
+    tenant.invitation_lifetime_days = Some(14);
+    tenant.display_name = "Contoso Ltd".into();
+    store.update_tenant(&tenant).await.unwrap();
+    assert_eq!(store.tenant(&tenant.id.to_string()).await.unwrap(), Some(tenant.clone()));
+
+    let same_domain = Tenant { id: ObjectId::new_random(), initial_domain: "Contoso.OnMicrosoft.com".into(), ..tenant.clone() };
+    assert_eq!(conflict(store.insert_tenant(&same_domain).await), Conflict::Duplicate);
+    let unknown = Tenant { id: ObjectId::new_random(), initial_domain: "unknown.onmicrosoft.com".into(), ..tenant };
+    assert!(matches!(store.update_tenant(&unknown).await, Err(StoreError::NotFound)));
+}
+
+async fn application_round_trip(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let app = Application {
+        tenant_id: tenant.id,
+        app_id: ObjectId::new_random(),
+        service_principal_id: ObjectId::new_random(),
+        display_name: "Inviter".into(),
+        secret_hash: "a".repeat(64),
+        app_roles: vec![AppPermission::UserInviteAll, AppPermission::UserReadWriteAll],
+        created_date_time: at(3),
+    };
+    store.insert_application(&app).await.unwrap();
+    assert_eq!(store.application(tenant.id, app.app_id).await.unwrap(), Some(app.clone()));
+    assert_eq!(store.application(ObjectId::new_random(), app.app_id).await.unwrap(), None);
+    assert_eq!(store.applications(tenant.id).await.unwrap(), vec![app.clone()]);
+    assert_eq!(conflict(store.insert_application(&app).await), Conflict::Duplicate);
+
+    store.set_application_secret_hash(tenant.id, app.app_id, &"b".repeat(64)).await.unwrap();
+    let updated = store.application(tenant.id, app.app_id).await.unwrap().expect("app");
+    assert_eq!(updated, Application { secret_hash: "b".repeat(64), ..app });
+    assert!(matches!(store.set_application_secret_hash(tenant.id, ObjectId::new_random(), "c").await, Err(StoreError::NotFound)));
+}
+
+async fn signing_keys_newest_first(store: Arc<dyn Store>) {
+    assert!(store.signing_keys().await.unwrap().is_empty());
+    for (kid, minutes) in [("older", 1), ("newest", 9), ("middle", 5)] {
+        let key = SigningKeyRecord { kid: kid.into(), private_key_pem: format!("PEM {kid}"), created_date_time: at(minutes) };
+        store.insert_signing_key(&key).await.unwrap();
+    }
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["newest", "middle", "older"]);
+    assert_eq!(keys[0], SigningKeyRecord { kid: "newest".into(), private_key_pem: "PEM newest".into(), created_date_time: at(9) });
+    let duplicate = SigningKeyRecord { kid: "older".into(), private_key_pem: String::new(), created_date_time: at(0) };
+    assert_eq!(conflict(store.insert_signing_key(&duplicate).await), Conflict::Duplicate);
+}
+
+async fn user_round_trip(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let full = guest(&tenant, "ann@fabrikam.com");
+    let stored = create(&store, User { version: 42, ..full.clone() }).await;
+    assert_eq!(stored, User { version: 1, ..full.clone() }, "a created user starts at version 1");
+
+    let by_id = store.user(tenant.id, &UserKey::Id(full.id)).await.unwrap().expect("by id");
+    assert_eq!(by_id, stored);
+    // Upn compares case-insensitively, so check the stored spelling separately.
+    assert_eq!(by_id.user_principal_name.as_str(), full.user_principal_name.as_str());
+    assert_eq!(by_id.created_date_time, at(1));
+    let upn = full.user_principal_name.as_str().to_uppercase();
+    assert_eq!(store.user(tenant.id, &UserKey::UserPrincipalName(upn)).await.unwrap(), Some(stored.clone()));
+    assert_eq!(store.user(ObjectId::new_random(), &UserKey::Id(full.id)).await.unwrap(), None, "users belong to one tenant");
+
+    let bare = create(&store, member(tenant.id, "bare@contoso.onmicrosoft.com", "Bare")).await;
+    assert_eq!(store.user(tenant.id, &UserKey::Id(bare.id)).await.unwrap(), Some(bare));
+
+    // Nanoseconds are cut to what the database keeps; the write returns what a read returns.
+    let precise =
+        User { created_date_time: at(0) + Duration::nanoseconds(789), ..member(tenant.id, "precise@contoso.onmicrosoft.com", "Precise") };
+    let written = create(&store, precise.clone()).await;
+    assert_eq!(written.created_date_time, at(0));
+    assert_eq!(store.user(tenant.id, &UserKey::Id(precise.id)).await.unwrap(), Some(written));
+}
+
+async fn upn_conflict(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let other_tenant = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+    create(&store, member(tenant.id, "Pat@contoso.onmicrosoft.com", "Pat")).await;
+    let clash = member(tenant.id, "pat@CONTOSO.onmicrosoft.com", "Pat again");
+    assert_eq!(conflict(store.write_user(&UserWrite::Create(clash.clone()), &[]).await), Conflict::UserPrincipalName);
+    assert_eq!(store.user(tenant.id, &UserKey::Id(clash.id)).await.unwrap(), None);
+    // The same UPN text in another tenant is another user.
+    create(&store, member(other_tenant.id, "pat@contoso.onmicrosoft.com", "Pat elsewhere")).await;
+    assert_eq!(store.count_users(tenant.id, None).await.unwrap(), 1);
+}
+
+async fn proxy_address_conflict(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let first = User { proxy_addresses: vec!["SMTP:a@b.com".into()], ..member(tenant.id, "one@contoso.onmicrosoft.com", "One") };
+    let first = create(&store, first).await;
+    let second = User { proxy_addresses: vec!["smtp:A@B.com".into()], ..member(tenant.id, "two@contoso.onmicrosoft.com", "Two") };
+    assert_eq!(conflict(store.write_user(&UserWrite::Create(second.clone()), &[]).await), Conflict::ProxyAddress);
+    assert_eq!(store.user(tenant.id, &UserKey::Id(second.id)).await.unwrap(), None, "the losing write left nothing");
+
+    // One user may list the same address under both prefixes.
+    let both = User {
+        proxy_addresses: vec!["SMTP:c@d.com".into(), "smtp:C@d.com".into()],
+        ..member(tenant.id, "three@contoso.onmicrosoft.com", "Three")
+    };
+    let both = create(&store, both).await;
+    assert_eq!(both.proxy_addresses.len(), 2);
+
+    // Moving an address away frees it for another user.
+    let moved = store.write_user(&UserWrite::Update(User { proxy_addresses: vec!["SMTP:e@f.com".into()], ..first }), &[]).await.unwrap();
+    assert_eq!(moved.version, 2);
+    create(&store, second).await;
+}
+
+async fn concurrent_proxy_address_claims(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let claims = (0..2).map(|n| {
+        let user = User {
+            proxy_addresses: vec!["SMTP:Shared@Example.com".to_string()],
+            ..member(tenant.id, &format!("claim{n}@contoso.onmicrosoft.com"), "Claim")
+        };
+        let store = store.clone();
+        tokio::spawn(async move { store.write_user(&UserWrite::Create(user), &[]).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(claims).await.into_iter().map(|joined| joined.expect("task")).collect();
+    assert_eq!(outcomes.iter().filter(|outcome| outcome.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().any(|outcome| matches!(outcome, Err(StoreError::Conflict(Conflict::ProxyAddress)))), "{outcomes:?}");
+    assert_eq!(store.users_by_address(tenant.id, "shared@example.com").await.unwrap().len(), 1);
+}
+
+async fn concurrent_creates_all_succeed(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let creates = (0..20).map(|n| {
+        let user = member(tenant.id, &format!("user{n}@contoso.onmicrosoft.com"), &format!("User {n}"));
+        let record = audit(tenant.id, activity::ADD_USER, &user, at(n));
+        let store = store.clone();
+        tokio::spawn(async move { store.write_user(&UserWrite::Create(user), &[record]).await })
+    });
+    for outcome in futures::future::join_all(creates).await {
+        assert_eq!(outcome.expect("task").expect("create").version, 1);
+    }
+    assert_eq!(store.count_users(tenant.id, None).await.unwrap(), 20);
+    assert_eq!(store.audit_records(tenant.id, 100).await.unwrap().len(), 20);
+}
+
+async fn stale_version_conflict(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let created = create(&store, guest(&tenant, "sam@fabrikam.com")).await;
+    let renamed = User { display_name: "Samantha".into(), other_mails: vec!["sam@new.com".into()], ..created.clone() };
+    let record = audit(tenant.id, activity::UPDATE_USER, &renamed, at(5));
+    let updated = store.write_user(&UserWrite::Update(renamed.clone()), std::slice::from_ref(&record)).await.unwrap();
+    assert_eq!(updated, User { version: 2, ..renamed });
+    assert_eq!(store.user(tenant.id, &UserKey::Id(created.id)).await.unwrap(), Some(updated.clone()));
+    assert_eq!(store.audit_records(tenant.id, 10).await.unwrap(), vec![record]);
+
+    // A writer that read version 1 loses, and changes nothing.
+    let stale = User { display_name: "Stale".into(), ..created.clone() };
+    assert_eq!(
+        conflict(store.write_user(&UserWrite::Update(stale), &[audit(tenant.id, activity::UPDATE_USER, &created, at(6))]).await),
+        Conflict::StaleVersion
+    );
+    assert_eq!(store.user(tenant.id, &UserKey::Id(created.id)).await.unwrap(), Some(updated.clone()));
+    assert_eq!(store.audit_records(tenant.id, 10).await.unwrap().len(), 1);
+
+    let unknown = User { id: ObjectId::new_random(), ..updated.clone() };
+    assert!(matches!(store.write_user(&UserWrite::Update(unknown), &[]).await, Err(StoreError::NotFound)));
+    let elsewhere = User { tenant_id: ObjectId::new_random(), ..updated.clone() };
+    assert!(matches!(store.write_user(&UserWrite::Update(elsewhere), &[]).await, Err(StoreError::NotFound)));
+
+    // The lookup rows follow the update.
+    assert!(store.users_by_address(tenant.id, "other.sam@fabrikam.com").await.unwrap().is_empty());
+    assert_eq!(store.users_by_address(tenant.id, "SAM@new.com").await.unwrap(), vec![updated]);
+}
+
+async fn record_invitation_revokes_pending_tickets(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let user = guest(&tenant, "ivy@fabrikam.com");
+    let first = invitation(&user, "hash-1", at(10));
+    let first_audit = audit(tenant.id, activity::INVITE_EXTERNAL_USER, &user, at(10));
+    let stored = store
+        .record_invitation(&InvitationWrite {
+            user: UserWrite::Create(user.clone()),
+            invitation: first.clone(),
+            audit: vec![first_audit.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, User { version: 1, ..user });
+    assert_eq!(store.invitation_by_ticket_hash(tenant.id, "hash-1").await.unwrap(), Some(first.clone()));
+    assert_eq!(store.invitation_by_ticket_hash(ObjectId::new_random(), "hash-1").await.unwrap(), None);
+
+    let reset = User { mail: Some("ivy@new.com".into()), ..stored.clone() };
+    let second = InvitationRecord { reset_redemption: true, ..invitation(&reset, "hash-2", at(20)) };
+    let second_audit = audit(tenant.id, activity::INVITE_WITH_RESET, &reset, at(20));
+    let stored = store
+        .record_invitation(&InvitationWrite {
+            user: UserWrite::Update(reset.clone()),
+            invitation: second.clone(),
+            audit: vec![second_audit.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, User { version: 2, ..reset });
+
+    let revoked_first = InvitationRecord { state: TicketState::Revoked, ..first };
+    assert_eq!(store.invitations_for_user(tenant.id, stored.id).await.unwrap(), vec![revoked_first.clone(), second.clone()]);
+    assert_eq!(store.invitation_by_ticket_hash(tenant.id, "hash-1").await.unwrap(), Some(revoked_first));
+    assert_eq!(store.audit_records(tenant.id, 10).await.unwrap(), vec![second_audit, first_audit]);
+}
+
+async fn record_invitation_is_atomic(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let holder = create(&store, guest(&tenant, "joe@fabrikam.com")).await;
+    let earlier = invitation(&holder, "hash-held", at(1));
+    store
+        .record_invitation(&InvitationWrite { user: UserWrite::Update(holder.clone()), invitation: earlier.clone(), audit: vec![] })
+        .await
+        .unwrap();
+
+    // A second user with the holder's UPN: the whole invitation must vanish with it.
+    let clash = User { id: ObjectId::new_random(), proxy_addresses: vec![], ..guest(&tenant, "joe@fabrikam.com") };
+    let write = InvitationWrite {
+        user: UserWrite::Create(clash.clone()),
+        invitation: invitation(&clash, "hash-lost", at(2)),
+        audit: vec![audit(tenant.id, activity::INVITE_EXTERNAL_USER, &clash, at(2))],
+    };
+    assert_eq!(conflict(store.record_invitation(&write).await), Conflict::UserPrincipalName);
+    assert_eq!(store.invitation_by_ticket_hash(tenant.id, "hash-lost").await.unwrap(), None);
+    assert!(store.audit_records(tenant.id, 10).await.unwrap().is_empty());
+    assert_eq!(store.user(tenant.id, &UserKey::Id(clash.id)).await.unwrap(), None);
+
+    // A stale re-invite neither revokes the pending ticket nor adds one.
+    let stale = InvitationWrite {
+        user: UserWrite::Update(holder.clone()),
+        invitation: invitation(&holder, "hash-stale", at(3)),
+        audit: vec![audit(tenant.id, activity::INVITE_EXTERNAL_USER, &holder, at(3))],
+    };
+    assert_eq!(conflict(store.record_invitation(&stale).await), Conflict::StaleVersion);
+    assert_eq!(store.invitations_for_user(tenant.id, holder.id).await.unwrap(), vec![earlier]);
+    assert!(store.audit_records(tenant.id, 10).await.unwrap().is_empty());
+}
+
+async fn users_by_every_kind_of_address(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let other_tenant = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+    let by_mail =
+        create(&store, User { mail: Some("Mail@Example.com".into()), ..member(tenant.id, "m1@contoso.onmicrosoft.com", "Mail") }).await;
+    let by_invite = create(
+        &store,
+        User { invited_email: Some("Invited@Example.com".into()), ..member(tenant.id, "m2@contoso.onmicrosoft.com", "Invited") },
+    )
+    .await;
+    let by_other = create(
+        &store,
+        User {
+            other_mails: vec!["x@y.com".into(), "Other@Example.com".into()],
+            ..member(tenant.id, "m3@contoso.onmicrosoft.com", "Other")
+        },
+    )
+    .await;
+    let by_proxy = create(
+        &store,
+        User { proxy_addresses: vec!["smtp:Proxy@Example.com".into()], ..member(tenant.id, "m4@contoso.onmicrosoft.com", "Proxy") },
+    )
+    .await;
+    let by_sip = create(
+        &store,
+        User { proxy_addresses: vec!["SIP:Phone@Example.com".into()], ..member(tenant.id, "m5@contoso.onmicrosoft.com", "Sip") },
+    )
+    .await;
+    let by_upn = create(&store, member(tenant.id, "Upn@contoso.onmicrosoft.com", "Upn")).await;
+    create(&store, User { mail: Some("mail@example.com".into()), ..member(other_tenant.id, "m1@contoso.onmicrosoft.com", "Elsewhere") })
+        .await;
+
+    for (address, expected) in [
+        ("mail@example.COM", &by_mail),
+        ("INVITED@example.com", &by_invite),
+        ("other@example.com", &by_other),
+        ("proxy@EXAMPLE.com", &by_proxy),
+        ("phone@example.com", &by_sip),
+        ("upn@CONTOSO.onmicrosoft.com", &by_upn),
+    ] {
+        assert_eq!(store.users_by_address(tenant.id, address).await.unwrap(), vec![expected.clone()], "{address}");
+    }
+    assert!(store.users_by_address(tenant.id, "nobody@example.com").await.unwrap().is_empty());
+    // The prefix is not part of the address.
+    assert!(store.users_by_address(tenant.id, "smtp:proxy@example.com").await.unwrap().is_empty());
+
+    let shared =
+        create(&store, User { mail: Some("shared@example.com".into()), ..member(tenant.id, "m6@contoso.onmicrosoft.com", "Shared 1") })
+            .await;
+    let also = create(
+        &store,
+        User { other_mails: vec!["SHARED@example.com".into()], ..member(tenant.id, "m7@contoso.onmicrosoft.com", "Shared 2") },
+    )
+    .await;
+    let found: BTreeSet<_> = store.users_by_address(tenant.id, "shared@example.com").await.unwrap().into_iter().map(|u| u.id).collect();
+    assert_eq!(found, BTreeSet::from([shared.id, also.id]));
+}
+
+fn compare(field: UserField, op: CompareOp, value: Literal) -> UserFilter {
+    UserFilter::Compare { field, op, value }
+}
+
+fn eq(field: UserField, text: &str) -> UserFilter {
+    compare(field, CompareOp::Eq, Literal::String(text.into()))
+}
+
+fn any(collection: StringCollection, predicate: StringPredicate) -> UserFilter {
+    UserFilter::AnyString { collection, predicate }
+}
+
+fn identity(equals: &[(IdentityField, &str)]) -> UserFilter {
+    UserFilter::AnyIdentity(IdentityPredicate { equals: equals.iter().map(|(field, text)| (*field, text.to_string())).collect() })
+}
+
+fn everything(filter: Option<UserFilter>) -> UserQuery {
+    UserQuery { filter, order: None, top: 999, after: None }
+}
+
+/// Display names of the users `filter` selects, checked against `count_users` too.
+async fn selected(store: &Arc<dyn Store>, tenant: TenantId, filter: &UserFilter) -> BTreeSet<String> {
+    let page = store.list_users(tenant, &everything(Some(filter.clone()))).await.unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+    assert_eq!(page.next, None);
+    let count = store.count_users(tenant, Some(filter)).await.unwrap();
+    assert_eq!(count as usize, page.users.len(), "count of {filter:?}");
+    page.users.into_iter().map(|u| u.display_name).collect()
+}
+
+async fn list_users_filters(store: Arc<dyn Store>) {
+    use CompareOp::*;
+    use StringCollection::*;
+    use UserField::*;
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let other_tenant = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+    let alice = User {
+        given_name: Some("Alice".into()),
+        mail: Some("alice@contoso.com".into()),
+        other_mails: vec!["alice.other@x.com".into()],
+        proxy_addresses: vec!["SMTP:alice@contoso.com".into()],
+        department: Some("Sales".into()),
+        created_date_time: at(10),
+        ..member(tenant.id, "alice@contoso.onmicrosoft.com", "alice")
+    };
+    let alice = create(&store, alice).await;
+    let bob = User {
+        proxy_addresses: vec!["SMTP:bob@fabrikam.com".into(), "smtp:robert@fabrikam.com".into()],
+        other_mails: vec![],
+        identities: vec![ObjectIdentity {
+            sign_in_type: "federated".into(),
+            issuer: "google.com".into(),
+            issuer_assigned_id: Some("Bob@gmail.com".into()),
+        }],
+        department: None,
+        created_date_time: at(20),
+        ..guest(&tenant, "bob@fabrikam.com")
+    };
+    create(&store, User { display_name: "bob".into(), ..bob }).await;
+    let carol = User {
+        mail: None,
+        other_mails: vec!["carol@a.com".into(), "carol@b.com".into()],
+        proxy_addresses: vec![],
+        external_user_state: Some(guestlist_domain::user::ExternalUserState::Accepted),
+        identities: vec![ObjectIdentity {
+            sign_in_type: "emailAddress".into(),
+            issuer: "contoso.onmicrosoft.com".into(),
+            issuer_assigned_id: Some("carol@a.com".into()),
+        }],
+        account_enabled: false,
+        department: None,
+        created_date_time: at(30),
+        ..guest(&tenant, "carol@fabrikam.com")
+    };
+    create(&store, User { display_name: "carol".into(), ..carol }).await;
+    create(
+        &store,
+        User { department: Some("sales".into()), created_date_time: at(40), ..member(tenant.id, "dave@contoso.onmicrosoft.com", "dave") },
+    )
+    .await;
+    // Matches many filters below, but lives in another tenant.
+    create(&store, User { mail: Some("alice@contoso.com".into()), ..member(other_tenant.id, "alice@contoso.onmicrosoft.com", "intruder") })
+        .await;
+
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+    let null = |field, op| compare(field, op, Literal::Null);
+    let cases: Vec<(UserFilter, BTreeSet<String>)> = vec![
+        (eq(UserType, "guest"), set(&["bob", "carol"])),
+        (eq(UserType, "Member"), set(&["alice", "dave"])),
+        (eq(Mail, "ALICE@contoso.com"), set(&["alice"])),
+        (eq(UserPrincipalName, "BOB_fabrikam.com#EXT#@contoso.onmicrosoft.com"), set(&["bob"])),
+        (eq(Id, &alice.id.to_string().to_uppercase()), set(&["alice"])),
+        (eq(CreationType, "invitation"), set(&["bob", "carol"])),
+        (eq(ExternalUserState, "Accepted"), set(&["carol"])),
+        (null(Mail, Eq), set(&["carol", "dave"])),
+        (null(Mail, Ne), set(&["alice", "bob"])),
+        (compare(Mail, Ne, Literal::String("alice@contoso.com".into())), set(&["bob", "carol", "dave"])),
+        (compare(DisplayName, Gt, Literal::String("BOB".into())), set(&["carol", "dave"])),
+        (compare(DisplayName, Ge, Literal::String("bob".into())), set(&["bob", "carol", "dave"])),
+        (compare(DisplayName, Le, Literal::String("bob".into())), set(&["alice", "bob"])),
+        (compare(DisplayName, Lt, Literal::String("b".into())), set(&["alice"])),
+        (compare(AccountEnabled, Eq, Literal::Boolean(false)), set(&["carol"])),
+        (compare(AccountEnabled, Ne, Literal::Boolean(false)), set(&["alice", "bob", "dave"])),
+        (compare(CreatedDateTime, Ge, Literal::DateTime(at(20))), set(&["bob", "carol", "dave"])),
+        (compare(CreatedDateTime, Lt, Literal::DateTime(at(20))), set(&["alice"])),
+        (compare(CreatedDateTime, Eq, Literal::DateTime(at(30))), set(&["carol"])),
+        (compare(ExternalUserStateChangeDateTime, Gt, Literal::DateTime(at(0))), set(&["bob", "carol"])),
+        (UserFilter::StartsWith { field: DisplayName, prefix: "A".into() }, set(&["alice"])),
+        (UserFilter::StartsWith { field: UserPrincipalName, prefix: "CAROL_".into() }, set(&["carol"])),
+        (UserFilter::EndsWith { field: Mail, suffix: "@FABRIKAM.com".into() }, set(&["bob"])),
+        (eq(UserType, "Guest").and(compare(AccountEnabled, Eq, Literal::Boolean(true))), set(&["bob"])),
+        (eq(UserType, "Member").or(eq(ExternalUserState, "Accepted")), set(&["alice", "carol", "dave"])),
+        (UserFilter::Not(Box::new(eq(UserType, "Guest"))), set(&["alice", "dave"])),
+        (eq(Department, "SALES"), set(&["alice", "dave"])),
+        // not() over a null property holds, as in OData.
+        (UserFilter::Not(Box::new(eq(Department, "sales"))), set(&["bob", "carol"])),
+        (
+            UserFilter::In { field: DisplayName, values: vec![Literal::String("Alice".into()), Literal::String("CAROL".into())] },
+            set(&["alice", "carol"]),
+        ),
+        (
+            UserFilter::In { field: Mail, values: vec![Literal::Null, Literal::String("bob@fabrikam.com".into())] },
+            set(&["bob", "carol", "dave"]),
+        ),
+        (UserFilter::In { field: Mail, values: vec![] }, set(&[])),
+        (any(OtherMails, StringPredicate::Compare(Eq, "CAROL@b.com".into())), set(&["carol"])),
+        (any(OtherMails, StringPredicate::Compare(Ge, "carol@b".into())), set(&["carol"])),
+        (any(OtherMails, StringPredicate::StartsWith("Alice".into())), set(&["alice"])),
+        (any(OtherMails, StringPredicate::EndsWith("@A.com".into())), set(&["carol"])),
+        (any(OtherMails, StringPredicate::In(vec!["nobody@x.com".into(), "ALICE.other@x.com".into()])), set(&["alice"])),
+        (any(ProxyAddresses, StringPredicate::Compare(Eq, "smtp:BOB@fabrikam.com".into())), set(&["bob"])),
+        // The full proxy address is compared, prefix included.
+        (any(ProxyAddresses, StringPredicate::Compare(Eq, "bob@fabrikam.com".into())), set(&[])),
+        (any(ProxyAddresses, StringPredicate::StartsWith("SMTP:robert".into())), set(&["bob"])),
+        (any(ProxyAddresses, StringPredicate::EndsWith("@contoso.com".into())), set(&["alice"])),
+        (any(ProxyAddresses, StringPredicate::In(vec!["smtp:alice@contoso.com".into()])), set(&["alice"])),
+        (identity(&[(IdentityField::IssuerAssignedId, "bob@GMAIL.com"), (IdentityField::Issuer, "Google.com")]), set(&["bob"])),
+        (identity(&[(IdentityField::SignInType, "emailAddress")]), set(&["carol"])),
+        (identity(&[(IdentityField::Issuer, "google.com"), (IdentityField::IssuerAssignedId, "carol@a.com")]), set(&[])),
+        (UserFilter::CollectionCount { collection: OtherMails, op: Eq, count: 0 }, set(&["bob", "dave"])),
+        (UserFilter::CollectionCount { collection: OtherMails, op: Gt, count: 1 }, set(&["carol"])),
+        (UserFilter::CollectionCount { collection: ProxyAddresses, op: Ne, count: 0 }, set(&["alice", "bob"])),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(selected(&store, tenant.id, &filter).await, expected, "{filter:?}");
+    }
+    assert_eq!(store.count_users(tenant.id, None).await.unwrap(), 4);
+
+    let mistyped = compare(AccountEnabled, Eq, Literal::String("yes".into()));
+    assert!(matches!(store.list_users(tenant.id, &everything(Some(mistyped))).await, Err(StoreError::InvalidQuery(_))));
+}
+
+/// Every page of `query`, following `next` until it ends.
+async fn all_pages(store: &Arc<dyn Store>, tenant: TenantId, mut query: UserQuery) -> Vec<Vec<User>> {
+    let mut pages = Vec::new();
+    loop {
+        let page = store.list_users(tenant, &query).await.unwrap();
+        assert!(page.users.len() <= query.top as usize);
+        pages.push(page.users);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() < 10, "paging does not end");
+    }
+}
+
+async fn list_users_pages(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    // Repeated display names and creation times make the id break ties.
+    let names = ["g", "c", "e", "a", "c", "f", "b"];
+    let mut created = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        let user = User { created_date_time: at(n as i64 % 3), ..member(tenant.id, &format!("u{n}@contoso.onmicrosoft.com"), name) };
+        created.push(create(&store, user).await);
+    }
+
+    let orders = [
+        None,
+        Some(UserOrder { field: UserField::DisplayName, descending: false }),
+        Some(UserOrder { field: UserField::DisplayName, descending: true }),
+        Some(UserOrder { field: UserField::UserPrincipalName, descending: true }),
+        Some(UserOrder { field: UserField::CreatedDateTime, descending: false }),
+        Some(UserOrder { field: UserField::CreatedDateTime, descending: true }),
+    ];
+    for order in orders {
+        let pages = all_pages(&store, tenant.id, UserQuery { filter: None, order, top: 3, after: None }).await;
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1], "{order:?}");
+        let listed: Vec<User> = pages.concat();
+        let mut expected = created.clone();
+        expected.sort_by(|a, b| {
+            let by_field = match order.map(|o| o.field) {
+                Some(UserField::DisplayName) => a.display_name.cmp(&b.display_name),
+                Some(UserField::UserPrincipalName) => a.user_principal_name.normalized().cmp(&b.user_principal_name.normalized()),
+                Some(UserField::CreatedDateTime) => a.created_date_time.cmp(&b.created_date_time),
+                _ => std::cmp::Ordering::Equal,
+            };
+            let ordering = by_field.then(a.id.to_string().cmp(&b.id.to_string()));
+            if order.is_some_and(|o| o.descending) {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        });
+        assert_eq!(listed, expected, "{order:?}");
+    }
+
+    // Paging within a filter.
+    let filter = UserFilter::In {
+        field: UserField::DisplayName,
+        values: vec![Literal::String("c".into()), Literal::String("a".into()), Literal::String("b".into())],
+    };
+    let order = Some(UserOrder { field: UserField::DisplayName, descending: false });
+    let pages = all_pages(&store, tenant.id, UserQuery { filter: Some(filter), order, top: 2, after: None }).await;
+    let listed: Vec<String> = pages.concat().into_iter().map(|u| u.display_name).collect();
+    assert_eq!(listed, ["a", "b", "c", "c"]);
+    assert_eq!(pages.len(), 2);
+
+    // A token only continues the query that made it.
+    let first = store.list_users(tenant.id, &UserQuery { filter: None, order, top: 3, after: None }).await.unwrap();
+    let token = first.next.expect("more pages");
+    let other_order = UserQuery { filter: None, order: None, top: 3, after: Some(token) };
+    assert!(matches!(store.list_users(tenant.id, &other_order).await, Err(StoreError::InvalidQuery(_))));
+    let garbage = UserQuery { filter: None, order: None, top: 3, after: Some("%%%".into()) };
+    assert!(matches!(store.list_users(tenant.id, &garbage).await, Err(StoreError::InvalidQuery(_))));
+}
+
+async fn special_characters_are_literal(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let names = ["O'Brien", "100% sure", "1000 sure", "a_b", "axb", r"back\slash", "backslash"];
+    for (n, name) in names.iter().enumerate() {
+        create(&store, member(tenant.id, &format!("s{n}@contoso.onmicrosoft.com"), name)).await;
+    }
+    create(&store, User { other_mails: vec!["a_b@x.com".into()], ..member(tenant.id, "o1@contoso.onmicrosoft.com", "underscore mail") })
+        .await;
+    create(&store, User { other_mails: vec!["axb@x.com".into()], ..member(tenant.id, "o2@contoso.onmicrosoft.com", "plain mail") }).await;
+
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+    let starts = |prefix: &str| UserFilter::StartsWith { field: UserField::DisplayName, prefix: prefix.into() };
+    let ends = |suffix: &str| UserFilter::EndsWith { field: UserField::DisplayName, suffix: suffix.into() };
+    let cases = [
+        (eq(UserField::DisplayName, "o'brien"), set(&["O'Brien"])),
+        (starts("O'"), set(&["O'Brien"])),
+        (starts("100%"), set(&["100% sure"])),
+        (starts("a_"), set(&["a_b"])),
+        (ends("_b"), set(&["a_b"])),
+        (ends("% sure"), set(&["100% sure"])),
+        (starts(r"back\"), set(&[r"back\slash"])),
+        (starts("%"), set(&[])),
+        (any(StringCollection::OtherMails, StringPredicate::StartsWith("a_".into())), set(&["underscore mail"])),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(selected(&store, tenant.id, &filter).await, expected, "{filter:?}");
+    }
+}
+
+async fn audit_newest_first(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let other_tenant = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+    let user = create(&store, guest(&tenant, "amy@fabrikam.com")).await;
+    let records: Vec<AuditRecord> =
+        [3, 1, 4, 2].into_iter().map(|minutes| audit(tenant.id, activity::UPDATE_USER, &user, at(minutes))).collect();
+    let mut latest = user.clone();
+    for record in &records {
+        latest = store.write_user(&UserWrite::Update(latest), std::slice::from_ref(record)).await.unwrap();
+    }
+    let elsewhere = create(&store, member(other_tenant.id, "x@fabrikam.onmicrosoft.com", "x")).await;
+    store
+        .write_user(&UserWrite::Update(elsewhere.clone()), &[audit(other_tenant.id, activity::UPDATE_USER, &elsewhere, at(9))])
+        .await
+        .unwrap();
+
+    let newest = store.audit_records(tenant.id, 3).await.unwrap();
+    assert_eq!(newest, vec![records[2].clone(), records[0].clone(), records[3].clone()]);
+    assert_eq!(store.audit_records(tenant.id, 100).await.unwrap().len(), 4);
+    assert_eq!(latest.version, 5);
+}
