@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const SERVER_ENV = new Set(["GUESTLIST_DATA_DIR", "GUESTLIST_LISTEN", "GUESTLIST_DATABASE_URL", "GUESTLIST_IN_MEMORY", "GUESTLIST_PLAIN_HTTP", "GUESTLIST_TLS_CERT", "GUESTLIST_TLS_KEY", "GUESTLIST_PUBLIC_URL", "GUESTLIST_CONNECTION", "GUESTLIST_CLIENT_SECRET"]);
 const START_TIMEOUT_MS = Number(process.env.GUESTLIST_START_TIMEOUT ?? 60) * 1000;
 
 export function guestlistBin() {
@@ -37,8 +38,8 @@ export async function startServer({ engine, databaseUrl }) {
   const logPath = `${dataDir}.log`;
   const args = ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"];
   if (databaseUrl) args.push("--database-url", databaseUrl);
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("GUESTLIST_")));
-  env.RUST_LOG ??= "info";
+  // The server's own settings come from our flags only, not from the caller's environment.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SERVER_ENV.has(k)));
   const logFd = openSync(logPath, "w");
   const proc = spawn(bin, args, { stdio: ["ignore", logFd, logFd], env, cwd: tmpdir() });
   closeSync(logFd);

@@ -24,6 +24,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = float(os.environ.get("GUESTLIST_START_TIMEOUT", "60"))
 STOP_TIMEOUT_S = 20.0
+SERVER_ENV = {"GUESTLIST_DATA_DIR", "GUESTLIST_LISTEN", "GUESTLIST_DATABASE_URL", "GUESTLIST_IN_MEMORY", "GUESTLIST_PLAIN_HTTP", "GUESTLIST_TLS_CERT", "GUESTLIST_TLS_KEY", "GUESTLIST_PUBLIC_URL", "GUESTLIST_CONNECTION", "GUESTLIST_CLIENT_SECRET"}
 
 
 def guestlist_bin() -> str:
@@ -125,8 +126,8 @@ def start_server(engine: str, database_url: str | None = None, extra_args: tuple
     cmd = [binary, "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *extra_args]
     if database_url:
         cmd += ["--database-url", database_url]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUESTLIST_")}
-    env.setdefault("RUST_LOG", "info")
+    # The server's own settings come from our flags only, not from the caller's environment.
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_ENV}
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(data_dir.parent))
     log.close()
