@@ -830,3 +830,35 @@ async fn audit_newest_first(store: Arc<dyn Store>) {
     assert_eq!(store.audit_records(tenant.id, 100).await.unwrap().len(), 4);
     assert_eq!(latest.version, 5);
 }
+
+// ---- connecting ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    // Port 1 on the loopback interface refuses connections.
+    let outcome = guestlist_store::connect(Some("postgres://guestlist@127.0.0.1:1/guestlist"), None, false).await;
+    assert!(matches!(outcome, Err(StoreError::Unavailable(_))), "{:?}", outcome.err());
+}
+
+#[tokio::test]
+async fn a_store_needs_a_database() {
+    let outcome = guestlist_store::connect(None, None, false).await;
+    assert!(matches!(outcome, Err(StoreError::Unavailable(_))), "{:?}", outcome.err());
+    let outcome = guestlist_store::connect(Some("mysql://localhost/guestlist"), None, false).await;
+    assert!(matches!(outcome, Err(StoreError::Unavailable(_))), "{:?}", outcome.err());
+}
+
+#[tokio::test]
+async fn a_sqlite_file_keeps_its_data_across_connections() {
+    let path = std::env::temp_dir().join(format!("guestlist-store-{}.db", random_name()));
+    let store = guestlist_store::connect(None, Some(&path), false).await.expect("SQLite file");
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    drop(store);
+    let url = format!("sqlite://{}", path.display());
+    let reopened = guestlist_store::connect(Some(&url), None, false).await.expect("reopen by URL");
+    assert_eq!(reopened.tenant("contoso.onmicrosoft.com").await.unwrap(), Some(tenant));
+    drop(reopened);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
