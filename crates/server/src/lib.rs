@@ -1,1 +1,12 @@
-//! guestlist server library.
+//! guestlist: a self-hostable directory server for the Microsoft Entra ID B2B guest lifecycle,
+//! speaking Microsoft Graph.
+//!
+//! Layers, each depending only on those before it: `guestlist-domain` (pure rules) ←
+//! `guestlist-store` (one trait, SQLite and PostgreSQL) ← [`services`] (invite, reset, users,
+//! tokens) ← [`http`] (Graph API, OAuth endpoints) and the CLI.
+
+pub mod config;
+pub mod connection;
+pub mod http;
+pub mod services;
+pub mod tls;

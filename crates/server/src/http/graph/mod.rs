@@ -1,0 +1,57 @@
+//! Microsoft Graph routes, served under `/v1.0` and `/beta`.
+
+pub mod invitations;
+pub mod users;
+pub mod wire;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+
+use super::error::{ApiError, GRAPH_JSON};
+use super::AppState;
+
+/// Which Graph version a request came in on; it appears in `@odata.context` and next links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphVersion {
+    V1,
+    Beta,
+}
+
+impl GraphVersion {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GraphVersion::V1 => "v1.0",
+            GraphVersion::Beta => "beta",
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for GraphVersion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<GraphVersion>().copied().ok_or_else(|| ApiError::unknown_segment(parts.uri.path()))
+    }
+}
+
+/// A JSON body with Graph's content type.
+pub fn graph_json(value: &serde_json::Value) -> Response {
+    let mut response = value.to_string().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(GRAPH_JSON));
+    response
+}
+
+pub fn router(version: GraphVersion) -> Router<AppState> {
+    Router::new()
+        .route("/invitations", post(invitations::create).fallback(invitations::method_not_allowed))
+        .route("/invitations/{*rest}", any(invitations::method_not_allowed))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/$count", get(users::count))
+        .route("/users/{id}", get(users::get).patch(users::update))
+        .fallback(|uri: axum::http::Uri| async move { ApiError::unknown_segment(uri.path()) })
+        .layer(axum::Extension(version))
+}

@@ -1,0 +1,267 @@
+//! `/users`: list with OData, get by id or UPN, PATCH, and POST of members.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use guestlist_domain::filter::UserQuery;
+use guestlist_domain::ids::ObjectId;
+use guestlist_domain::user::UserType;
+use guestlist_odata::{decode_path_segment, parse_user_list_options, UserListOptions};
+use guestlist_store::UserKey;
+use serde_json::{json, Map, Value};
+
+use super::wire::{user_json, JsonBody};
+use super::{graph_json, GraphVersion};
+use crate::http::auth::Authenticated;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::services::users::{NewMember, UserChanges};
+
+/// Graph's page size without `$top` (contract §6.4).
+const DEFAULT_PAGE_SIZE: u32 = 100;
+
+pub async fn list(
+    State(state): State<AppState>,
+    version: GraphVersion,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let raw = raw.unwrap_or_default();
+    let options = parse_user_list_options(&raw)?;
+    let eventual = is_eventual(&headers);
+    check_query_shape(&options, eventual)?;
+    let query = UserQuery {
+        filter: options.filter.clone(),
+        order: options.orderby,
+        top: options.top.unwrap_or(DEFAULT_PAGE_SIZE),
+        after: options.skiptoken.clone(),
+    };
+    let page = state.services.users(&caller, &query).await?;
+    let origin = &state.services.public_origin;
+    let select = options.select.as_deref();
+    let context = match select {
+        Some(columns) => format!("{origin}/{}/$metadata#users({})", version.as_str(), columns.join(",")),
+        None => format!("{origin}/{}/$metadata#users", version.as_str()),
+    };
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), Value::String(context));
+    // `$count=true` is honoured only with `ConsistencyLevel: eventual`, else silently ignored (contract §6.4).
+    if options.count && eventual {
+        let total = state.services.count_users(&caller, query.filter.as_ref()).await?;
+        body.insert("@odata.count".into(), json!(total));
+    }
+    if let Some(token) = &page.next {
+        body.insert("@odata.nextLink".into(), Value::String(next_link(origin, version, &raw, token)));
+    }
+    body.insert("value".into(), Value::Array(page.users.iter().map(|u| Value::Object(user_json(u, select))).collect()));
+    Ok(graph_json(&Value::Object(body)).into_response())
+}
+
+pub async fn count(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    if !is_eventual(&headers) {
+        return Err(ApiError::bad_request("$count is not currently supported."));
+    }
+    let options = parse_user_list_options(&raw.unwrap_or_default())?;
+    let total = state.services.count_users(&caller, options.filter.as_ref()).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")], total.to_string()).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    version: GraphVersion,
+    Authenticated(caller): Authenticated,
+    Path(segment): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let key = user_key(&segment)?;
+    let options = parse_user_list_options(&raw.unwrap_or_default())?;
+    let user = state.services.user(&caller, &key).await?;
+    let select = options.select.as_deref();
+    let origin = &state.services.public_origin;
+    let context = match select {
+        Some(columns) => format!("{origin}/{}/$metadata#users({})/$entity", version.as_str(), columns.join(",")),
+        None => format!("{origin}/{}/$metadata#users/$entity", version.as_str()),
+    };
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), Value::String(context));
+    body.extend(user_json(&user, select));
+    Ok(graph_json(&Value::Object(body)).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(segment): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = user_key(&segment)?;
+    let body = JsonBody::parse(&body, false)?;
+    refuse_read_only(&body)?;
+    let changes = read_changes(&body)?;
+    state.services.update_user(&caller, &key, changes).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    version: GraphVersion,
+    Authenticated(caller): Authenticated,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = JsonBody::parse(&body, false)?;
+    refuse_read_only(&body)?;
+    let required = |name: &str, value: Option<String>| {
+        value
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request(format!("Property '{name}' is required when creating the resource.")))
+    };
+    let account_enabled = body
+        .bool("accountEnabled")?
+        .ok_or_else(|| ApiError::bad_request("Property 'accountEnabled' is required when creating the resource."))?;
+    let member = NewMember {
+        display_name: required("displayName", body.string("displayName")?)?,
+        user_principal_name: required("userPrincipalName", body.string("userPrincipalName")?)?,
+        mail_nickname: required("mailNickname", body.string("mailNickname")?)?,
+        account_enabled,
+        changes: read_changes(&body)?,
+    };
+    // Members sign in with passwords in a later issue; Graph requires the profile already.
+    let password = body.object("passwordProfile", "microsoft.graph.passwordProfile")?.map(|p| p.string("password")).transpose()?.flatten();
+    if password.is_none_or(|p| p.is_empty()) {
+        return Err(ApiError::bad_request("Property 'passwordProfile' is required when creating the resource."));
+    }
+    let user = state.services.create_member(&caller, member).await?;
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Value::String(format!("{}/{}/$metadata#users/$entity", state.services.public_origin, version.as_str())),
+    );
+    out.extend(user_json(&user, None));
+    Ok((StatusCode::CREATED, graph_json(&Value::Object(out))).into_response())
+}
+
+/// `{id}` is a GUID or a userPrincipalName, percent-decoded (`%23EXT%23%40` from the SDKs).
+fn user_key(segment: &str) -> Result<UserKey, ApiError> {
+    let decoded = decode_path_segment(segment)?;
+    if decoded.contains('@') {
+        return Ok(UserKey::UserPrincipalName(decoded));
+    }
+    ObjectId::parse(&decoded).map(UserKey::Id).map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            format!("Resource '{decoded}' does not exist or one of its queried reference-property objects are not present."),
+        )
+    })
+}
+
+fn is_eventual(headers: &HeaderMap) -> bool {
+    headers.get("consistencylevel").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
+}
+
+/// Advanced-query-only shapes need `ConsistencyLevel: eventual` and `$count=true` (contract §6.4).
+fn check_query_shape(options: &UserListOptions, eventual: bool) -> Result<(), ApiError> {
+    if options.search.is_some() {
+        if !eventual {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+            ));
+        }
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", "$search is not supported by guestlist yet."));
+    }
+    if options.expand.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "$expand is not supported on this resource by guestlist yet.",
+        ));
+    }
+    let advanced = options.filter.as_ref().is_some_and(|f| f.needs_advanced_query())
+        || (options.filter.is_some() && options.orderby.is_some())
+        || options.orderby.is_some_and(|o| o.field == guestlist_domain::filter::UserField::CreatedDateTime);
+    if advanced && !(eventual && options.count) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "Operator is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information",
+        ));
+    }
+    Ok(())
+}
+
+/// The next page's link: the same query with `$skiptoken` replaced.
+fn next_link(origin: &str, version: GraphVersion, raw_query: &str, token: &str) -> String {
+    let kept: Vec<&str> = raw_query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default().to_ascii_lowercase();
+            name != "$skiptoken" && name != "%24skiptoken" && name != "skiptoken"
+        })
+        .collect();
+    let token = percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let mut query = kept.join("&");
+    if !query.is_empty() {
+        query.push('&');
+    }
+    format!("{origin}/{}/users?{query}$skiptoken={token}", version.as_str())
+}
+
+const READ_ONLY: [&str; 7] =
+    ["id", "createdDateTime", "creationType", "externalUserState", "externalUserStateChangeDateTime", "proxyAddresses", "deletedDateTime"];
+
+fn refuse_read_only(body: &JsonBody) -> Result<(), ApiError> {
+    if let Some(name) = body.names().find(|n| READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(n))) {
+        return Err(ApiError::bad_request(format!("Property '{name}' is read-only and cannot be set.")));
+    }
+    if body.has("identities") {
+        return Err(ApiError::bad_request(
+            "Updating 'identities' is not supported by guestlist: identities change through redemption and reset redemption.",
+        ));
+    }
+    Ok(())
+}
+
+fn read_changes(body: &JsonBody) -> Result<UserChanges, ApiError> {
+    let user_type = match body.string("userType")? {
+        None => None,
+        Some(text) => Some(UserType::parse(&text).ok_or_else(|| {
+            ApiError::bad_request(format!("Invalid value specified for property 'userType' of resource 'User': '{text}'."))
+        })?),
+    };
+    let display_name = match body.nullable_string("displayName")? {
+        Some(None) => return Err(ApiError::bad_request("Invalid value specified for property 'displayName' of resource 'User'.")),
+        other => other.flatten(),
+    };
+    let user_principal_name = match body.nullable_string("userPrincipalName")? {
+        Some(None) => return Err(ApiError::bad_request("Invalid value specified for property 'userPrincipalName' of resource 'User'.")),
+        other => other.flatten(),
+    };
+    Ok(UserChanges {
+        display_name,
+        given_name: body.nullable_string("givenName")?,
+        surname: body.nullable_string("surname")?,
+        mail: body.nullable_string("mail")?,
+        other_mails: body.string_array("otherMails")?,
+        user_principal_name,
+        user_type,
+        account_enabled: body.bool("accountEnabled")?,
+        company_name: body.nullable_string("companyName")?,
+        job_title: body.nullable_string("jobTitle")?,
+        department: body.nullable_string("department")?,
+        mobile_phone: body.nullable_string("mobilePhone")?,
+        office_location: body.nullable_string("officeLocation")?,
+        preferred_language: body.nullable_string("preferredLanguage")?,
+        usage_location: body.nullable_string("usageLocation")?,
+        business_phones: body.string_array("businessPhones")?,
+    })
+}

@@ -1,0 +1,39 @@
+//! HTTP: the Graph API, the OAuth endpoints, and the error mapping, on axum.
+
+pub mod auth;
+pub mod error;
+pub mod graph;
+pub mod oauth;
+pub mod server;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::services::Services;
+use graph::GraphVersion;
+
+/// Request bodies larger than this are refused with 413 before any parsing.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    /// `https` or `http`, for URLs built from the request's Host header.
+    pub scheme: &'static str,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/v1.0", graph::router(GraphVersion::V1))
+        .nest("/beta", graph::router(GraphVersion::Beta))
+        .merge(oauth::router())
+        .fallback(|uri: axum::http::Uri| async move {
+            error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "NotFound", format!("No resource at '{}'.", uri.path()))
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(error::graph_envelope))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

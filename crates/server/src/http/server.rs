@@ -1,0 +1,147 @@
+//! `guestlist serve`: binds, prepares the store and the demo tenant, serves HTTP/1.1 and
+//! HTTP/2 over TLS (or plain HTTP), writes connection.json, and shuts down on Ctrl-C/SIGTERM.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+
+use super::{router, AppState};
+use crate::config::{sqlite_path, ServeConfig};
+use crate::connection::{self, ConnectionInfo};
+use crate::services::Services;
+use crate::tls;
+
+/// A running server, for the binary and for tests that start it in-process.
+pub struct RunningServer {
+    pub address: SocketAddr,
+    pub connection: ConnectionInfo,
+    pub services: Services,
+    shutdown: axum_server::Handle,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        self.task.await.context("server task panicked")?
+    }
+}
+
+pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let std_listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    std_listener.set_nonblocking(true)?;
+    let address = std_listener.local_addr()?;
+    let scheme = if config.plain_http { "http" } else { "https" };
+    let public_origin =
+        config.public_url.clone().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| origin_for(scheme, address));
+
+    let sqlite = sqlite_path(&config.data_dir);
+    let store =
+        guestlist_store::connect(config.database_url.as_deref(), Some(&sqlite), config.in_memory).await.context("opening the database")?;
+    let services = Services::new(store, public_origin.clone());
+    services.ensure_signing_key().await.map_err(|e| anyhow::anyhow!("creating a signing key: {e}"))?;
+    let previous = connection::read(&config.data_dir);
+    let known_secret = previous.as_ref().map(|p| (p.client_id.as_str(), p.client_secret.as_str()));
+    let demo = services.ensure_demo_tenant(known_secret).await.map_err(|e| anyhow::anyhow!("preparing the demo tenant: {e}"))?;
+
+    let tls_files = match (&config.tls_cert, &config.tls_key, config.plain_http) {
+        (_, _, true) => None,
+        (Some(cert), Some(key), false) => Some(tls::TlsFiles { cert_chain: cert.clone(), private_key: key.clone(), ca_certificate: None }),
+        _ => Some(tls::ensure_dev_certificates(&config.data_dir)?),
+    };
+    let connection = ConnectionInfo {
+        tenant_id: demo.tenant.id.to_string(),
+        tenant_domain: demo.tenant.initial_domain.clone(),
+        graph_url: public_origin.clone(),
+        authority_url: public_origin.clone(),
+        client_id: demo.app.app_id.to_string(),
+        client_secret: demo.client_secret.clone(),
+        ca_certificate: tls_files.as_ref().and_then(|t| t.ca_certificate.as_ref()).map(|p: &PathBuf| p.display().to_string()),
+    };
+
+    let app = router(AppState { services: services.clone(), scheme }).into_make_service();
+    let handle = axum_server::Handle::new();
+    let task = match &tls_files {
+        Some(files) => {
+            let rustls = RustlsConfig::from_config(Arc::new(tls::server_config(files)?));
+            let server = axum_server::from_tcp_rustls(std_listener, rustls).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app).await.context("serving") })
+        }
+        None => {
+            let server = axum_server::from_tcp(std_listener).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app).await.context("serving") })
+        }
+    };
+    // connection.json appears only once the socket accepts connections.
+    handle.listening().await.context("the server did not start listening")?;
+    connection::write(&config.data_dir, &connection).context("writing connection.json")?;
+    Ok(RunningServer { address, connection, services, shutdown: handle, task })
+}
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    let engine = if config.database_url.is_some() {
+        "PostgreSQL"
+    } else if config.in_memory {
+        "in-memory SQLite"
+    } else {
+        "SQLite"
+    };
+    let server = start(config).await?;
+    let c = &server.connection;
+    println!("guestlist is listening on {} ({engine})", c.graph_url);
+    println!("  tenant:        {} ({})", c.tenant_domain, c.tenant_id);
+    println!("  Graph:         {}/v1.0  and  {}/beta", c.graph_url, c.graph_url);
+    println!("  authority:     {}/{}", c.authority_url, c.tenant_id);
+    println!("  client id:     {}", c.client_id);
+    println!("  client secret: {}", c.client_secret);
+    if let Some(ca) = &c.ca_certificate {
+        println!("  CA to trust:   {ca}");
+    }
+    println!("  connection:    {}", connection::path_in(&data_dir).display());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// The origin for a bound address: wildcard addresses are reached through loopback.
+fn origin_for(scheme: &str, address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    match ip {
+        IpAddr::V4(ip) => format!("{scheme}://{ip}:{}", address.port()),
+        IpAddr::V6(ip) => format!("{scheme}://[{ip}]:{}", address.port()),
+    }
+}

@@ -1,0 +1,206 @@
+//! `POST /invitations`: invite a new guest, re-invite one, or reset a guest's redemption
+//! (contract §3, DECISIONS 1-9).
+
+use chrono::{DateTime, Utc};
+use guestlist_domain::audit::{activity, AuditRecord, TargetResource};
+use guestlist_domain::ids::ObjectId;
+use guestlist_domain::invitation::{check_reinvite, new_guest, reset_redemption, InvitationRequest};
+use guestlist_domain::permissions::Action;
+use guestlist_domain::ticket::{InvitationRecord, RedeemTicket, TicketState};
+use guestlist_domain::user::{ExternalUserState, CREATION_TYPE_INVITATION};
+use guestlist_domain::{DomainError, User};
+use guestlist_store::{Conflict, InvitationWrite, StoreError, UserKey, UserWrite};
+use rand::Rng;
+
+use super::{Caller, ServiceError, ServiceResult, Services};
+
+/// What the 201 response is made of.
+#[derive(Debug, Clone)]
+pub struct InvitationOutcome {
+    pub request: InvitationRequest,
+    pub invitation: InvitationRecord,
+    pub user: User,
+    pub redeem_url: String,
+}
+
+/// Concurrent writers can make a write lose (a stale version, a UPN taken meanwhile); each
+/// attempt re-reads and re-decides. The bound keeps a pathological loop from spinning.
+const MAX_ATTEMPTS: usize = 8;
+
+impl Services {
+    pub async fn invite(&self, caller: &Caller, request: InvitationRequest) -> ServiceResult<InvitationOutcome> {
+        if request.reset_redemption {
+            if !caller.may(Action::ResetRedemption) {
+                return Err(ServiceError::ResetNotPermitted);
+            }
+        } else if !caller.may(Action::InviteGuest) {
+            return Err(ServiceError::InviteNotPermitted(caller.tenant.id.to_string()));
+        }
+        let request = request.validate().map_err(ServiceError::from_invitation_rule)?;
+        match (request.reset_redemption, request.invited_user_id) {
+            (true, Some(user_id)) => self.reset(caller, request, user_id).await,
+            (false, Some(user_id)) => self.invite_existing_user(caller, request, user_id).await,
+            (_, None) => self.invite_by_address(caller, request).await,
+        }
+    }
+
+    async fn invite_by_address(&self, caller: &Caller, request: InvitationRequest) -> ServiceResult<InvitationOutcome> {
+        let tenant = &caller.tenant;
+        let mut collision_suffix: Option<String> = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let now = Utc::now();
+            let owners = self.store.users_by_address(tenant.id, request.email.as_str()).await?;
+            let write = match pick_owner(owners) {
+                Some(existing) => {
+                    check_reinvite(&existing).map_err(ServiceError::from_invitation_rule)?;
+                    UserWrite::Update(existing)
+                }
+                None => UserWrite::Create(new_guest(&request, tenant, collision_suffix.as_deref(), now)),
+            };
+            match self.record(caller, &request, write, activity::INVITE_EXTERNAL_USER, vec![], now).await {
+                // Another invite of the same address won the race: take the re-invite path.
+                Err(StoreError::Conflict(Conflict::ProxyAddress | Conflict::StaleVersion)) => continue,
+                // The #EXT# UPN belongs to someone who does not own this address (DECISIONS 9).
+                Err(StoreError::Conflict(Conflict::UserPrincipalName)) => collision_suffix = Some(random_suffix()),
+                other => return self.finish(request, other),
+            }
+        }
+        Err(ServiceError::Internal("invitation kept conflicting with concurrent writes".into()))
+    }
+
+    async fn reset(&self, caller: &Caller, request: InvitationRequest, user_id: ObjectId) -> ServiceResult<InvitationOutcome> {
+        let tenant = &caller.tenant;
+        let mut collision_suffix: Option<String> = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let now = Utc::now();
+            let current =
+                self.store.user(tenant.id, &UserKey::Id(user_id)).await?.ok_or_else(|| ServiceError::NotFound(user_id.to_string()))?;
+            let outcome = reset_redemption(&current, &request.email, tenant, collision_suffix.as_deref(), now)
+                .map_err(ServiceError::from_invitation_rule)?;
+            let activity_name = if outcome.converted_internal_user { activity::INVITE_INTERNAL_USER } else { activity::INVITE_WITH_RESET };
+            match self.record(caller, &request, UserWrite::Update(outcome.user), activity_name, outcome.modified_properties, now).await {
+                Err(StoreError::Conflict(Conflict::StaleVersion)) => continue,
+                Err(StoreError::Conflict(Conflict::UserPrincipalName)) => collision_suffix = Some(random_suffix()),
+                Err(StoreError::Conflict(Conflict::ProxyAddress)) => {
+                    return Err(ServiceError::InvitationRejected(format!(
+                        "The email address '{}' is already used as a proxy address by another object in this directory.",
+                        request.email
+                    )))
+                }
+                other => return self.finish(request, other),
+            }
+        }
+        Err(ServiceError::Internal("reset redemption kept conflicting with concurrent writes".into()))
+    }
+
+    /// `invitedUser.id` without reset: re-invite that guest, or bring an internal user into B2B
+    /// collaboration (contract §3.6) when its `mail` is the invited address.
+    async fn invite_existing_user(
+        &self,
+        caller: &Caller,
+        request: InvitationRequest,
+        user_id: ObjectId,
+    ) -> ServiceResult<InvitationOutcome> {
+        for _ in 0..MAX_ATTEMPTS {
+            let now = Utc::now();
+            let mut user = self
+                .store
+                .user(caller.tenant.id, &UserKey::Id(user_id))
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(user_id.to_string()))?;
+            if !user.known_emails().any(|known| request.email.matches(known)) {
+                return Err(ServiceError::from_invitation_rule(DomainError::ResetEmailMismatch));
+            }
+            let activity_name = if user.is_invited_external() {
+                activity::INVITE_EXTERNAL_USER
+            } else {
+                user.creation_type = Some(CREATION_TYPE_INVITATION.to_string());
+                user.external_user_state = Some(ExternalUserState::PendingAcceptance);
+                user.external_user_state_change_date_time = Some(now);
+                activity::INVITE_INTERNAL_USER
+            };
+            match self.record(caller, &request, UserWrite::Update(user), activity_name, vec![], now).await {
+                Err(StoreError::Conflict(Conflict::StaleVersion)) => continue,
+                other => return self.finish(request, other),
+            }
+        }
+        Err(ServiceError::Internal("invitation kept conflicting with concurrent writes".into()))
+    }
+
+    /// Writes the user, the new invitation (revoking the user's earlier ones) and the audit entry
+    /// in one transaction.
+    async fn record(
+        &self,
+        caller: &Caller,
+        request: &InvitationRequest,
+        user: UserWrite,
+        activity_name: &str,
+        modified_properties: Vec<guestlist_domain::audit::ModifiedProperty>,
+        now: DateTime<Utc>,
+    ) -> Result<(User, InvitationRecord, RedeemTicket), StoreError> {
+        let ticket = RedeemTicket::generate();
+        let target = user.user();
+        let invitation = InvitationRecord {
+            id: ObjectId::new_random(),
+            tenant_id: caller.tenant.id,
+            user_id: target.id,
+            email: request.email.as_str().to_string(),
+            redirect_url: request.redirect_url.clone(),
+            ticket_hash: ticket.hash(),
+            state: TicketState::Pending,
+            reset_redemption: request.reset_redemption,
+            send_invitation_message: request.send_invitation_message,
+            created_date_time: now,
+            expires_date_time: caller.tenant.invitation_expiry(now),
+        };
+        let audit = AuditRecord::invited_users(
+            caller.tenant.id,
+            activity_name,
+            if request.reset_redemption { "Update" } else { "Add" },
+            caller.initiator(),
+            invitation.id,
+            TargetResource {
+                id: target.id.to_string(),
+                display_name: Some(target.display_name.clone()),
+                resource_type: "User".into(),
+                user_principal_name: Some(target.user_principal_name.to_string()),
+                modified_properties,
+            },
+            now,
+        );
+        let stored = self.store.record_invitation(&InvitationWrite { user, invitation: invitation.clone(), audit: vec![audit] }).await?;
+        Ok((stored, invitation, ticket))
+    }
+
+    fn finish(
+        &self,
+        request: InvitationRequest,
+        result: Result<(User, InvitationRecord, RedeemTicket), StoreError>,
+    ) -> ServiceResult<InvitationOutcome> {
+        let (user, invitation, ticket) = result?;
+        let redeem_url = redeem_url(&self.public_origin, &invitation, &ticket);
+        Ok(InvitationOutcome { request, invitation, user, redeem_url })
+    }
+}
+
+/// The redeem link: Graph's inner URL shape (contract §1.4) on this server's origin.
+pub fn redeem_url(origin: &str, invitation: &InvitationRecord, ticket: &RedeemTicket) -> String {
+    let mut url = url::Url::parse(&format!("{origin}/redeem")).expect("the public origin is a valid URL");
+    url.query_pairs_mut()
+        .append_pair("tenant", &invitation.tenant_id.to_string())
+        .append_pair("user", &invitation.id.to_string())
+        .append_pair("ticket", ticket.expose())
+        .append_pair("ver", "2.0");
+    url.to_string()
+}
+
+/// Of several objects owning an address, the guest the invitation is about: one created by
+/// invitation if there is one, then any other (members make the caller's request fail).
+fn pick_owner(mut owners: Vec<User>) -> Option<User> {
+    owners.sort_by_key(|u| (!u.is_invited_external(), u.created_date_time));
+    owners.into_iter().next()
+}
+
+fn random_suffix() -> String {
+    format!("{:04x}", rand::thread_rng().gen::<u16>())
+}

@@ -1,0 +1,67 @@
+//! Services: the lifecycle operations as transactions over the store. They check who may do
+//! what, apply the domain rules, and never know about HTTP.
+
+mod error;
+pub mod invitations;
+pub mod tenants;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use guestlist_domain::audit::Initiator;
+use guestlist_domain::ids::ObjectId;
+use guestlist_domain::permissions::{Action, AppPermission};
+use guestlist_domain::Tenant;
+use guestlist_store::Store;
+
+pub use error::ServiceError;
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Who is calling, as established from a validated access token.
+/// Delegated callers (a signed-in user with scopes and directory roles) come in a later issue
+/// and add a variant here; services authorize through [`Caller::may`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: Tenant,
+    pub principal: CallerPrincipal,
+}
+
+#[derive(Debug, Clone)]
+pub enum CallerPrincipal {
+    App { app_id: ObjectId, service_principal_id: ObjectId, display_name: String, roles: Vec<AppPermission> },
+}
+
+impl Caller {
+    pub fn may(&self, action: Action) -> bool {
+        match &self.principal {
+            CallerPrincipal::App { roles, .. } => action.permitted_for_app(roles),
+        }
+    }
+
+    pub fn initiator(&self) -> Initiator {
+        match &self.principal {
+            CallerPrincipal::App { app_id, service_principal_id, display_name, .. } => Initiator::App {
+                app_id: app_id.to_string(),
+                display_name: display_name.clone(),
+                service_principal_id: service_principal_id.to_string(),
+            },
+        }
+    }
+}
+
+/// Shared handles the services need.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    /// The origin this server is reached at; redeem links and token issuers use it.
+    pub public_origin: String,
+    pub keys: tokens::KeyCache,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>, public_origin: String) -> Self {
+        Services { store, public_origin, keys: tokens::KeyCache::default() }
+    }
+}

@@ -1,0 +1,79 @@
+//! Tenants and app registrations: the demo tenant created on first start, and apps made by
+//! `guestlist app add`.
+
+use chrono::Utc;
+use guestlist_domain::ids::ObjectId;
+use guestlist_domain::permissions::AppPermission;
+use guestlist_domain::tenant::{Application, UpnOnReset};
+use guestlist_domain::Tenant;
+use guestlist_identity::tokens::{generate_client_secret, hash_client_secret, verify_client_secret};
+use guestlist_store::{Conflict, StoreError};
+
+use super::{ServiceError, ServiceResult, Services};
+
+pub const DEMO_TENANT_NAME: &str = "Contoso";
+pub const DEMO_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
+pub const DEMO_APP_NAME: &str = "guestlist demo app";
+
+/// An app and its secret in clear, which exists only until it is shown to the operator.
+pub struct AppCredentials {
+    pub tenant: Tenant,
+    pub app: Application,
+    pub client_secret: String,
+}
+
+impl Services {
+    /// The first tenant, created with an all-permissions app on first start. With a known
+    /// secret (from the previous connection.json) that still matches, it is kept; otherwise the
+    /// demo app gets a new one, since only its hash is stored.
+    pub async fn ensure_demo_tenant(&self, known_secret: Option<(&str, &str)>) -> ServiceResult<AppCredentials> {
+        let tenant = match self.store.tenants().await?.into_iter().next() {
+            Some(tenant) => tenant,
+            None => {
+                let tenant = Tenant {
+                    id: ObjectId::new_random(),
+                    display_name: DEMO_TENANT_NAME.into(),
+                    initial_domain: DEMO_TENANT_DOMAIN.into(),
+                    upn_on_reset: UpnOnReset::default(),
+                    invitation_lifetime_days: None,
+                    created_date_time: Utc::now(),
+                };
+                match self.store.insert_tenant(&tenant).await {
+                    Ok(()) => tenant,
+                    // Another replica created it first.
+                    Err(StoreError::Conflict(Conflict::Duplicate)) => {
+                        self.store.tenant(DEMO_TENANT_DOMAIN).await?.ok_or_else(|| ServiceError::Internal("demo tenant vanished".into()))?
+                    }
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        };
+        let apps = self.store.applications(tenant.id).await?;
+        let Some(app) = apps.into_iter().find(|a| a.display_name == DEMO_APP_NAME) else {
+            return self.add_application(&tenant, DEMO_APP_NAME, AppPermission::ALL.to_vec()).await;
+        };
+        if let Some((client_id, secret)) = known_secret {
+            if client_id.eq_ignore_ascii_case(&app.app_id.to_string()) && verify_client_secret(secret, &app.secret_hash) {
+                return Ok(AppCredentials { tenant, app, client_secret: secret.to_string() });
+            }
+        }
+        let client_secret = generate_client_secret();
+        self.store.set_application_secret_hash(tenant.id, app.app_id, &hash_client_secret(&client_secret)).await?;
+        Ok(AppCredentials { tenant, app, client_secret })
+    }
+
+    pub async fn add_application(&self, tenant: &Tenant, name: &str, permissions: Vec<AppPermission>) -> ServiceResult<AppCredentials> {
+        let client_secret = generate_client_secret();
+        let app = Application {
+            tenant_id: tenant.id,
+            app_id: ObjectId::new_random(),
+            service_principal_id: ObjectId::new_random(),
+            display_name: name.to_string(),
+            secret_hash: hash_client_secret(&client_secret),
+            app_roles: permissions,
+            created_date_time: Utc::now(),
+        };
+        self.store.insert_application(&app).await?;
+        Ok(AppCredentials { tenant: tenant.clone(), app, client_secret })
+    }
+}

@@ -1,0 +1,15 @@
+//! All integration tests in one binary (linking many is slow on 2 cores). Each starts the real
+//! server in-process on port 0 and drives it over HTTPS; every storage case runs on SQLite and
+//! on PostgreSQL (from `GUESTLIST_TEST_DATABASE_URL`; skipped with a message when unset).
+
+mod harness;
+
+mod auth;
+mod cli;
+mod errors;
+mod invitations;
+mod queries;
+mod reset;
+mod schema;
+mod server;
+mod users;

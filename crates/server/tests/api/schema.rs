@@ -1,0 +1,99 @@
+//! Every entity a response carries fits Graph's published schema (property names and value
+//! types from `shared/spec/graph-schema-v1.json`).
+
+use serde_json::{json, Value};
+
+use crate::harness::{both_engines, shared_dir, TestServer};
+
+struct Schema(Value);
+
+impl Schema {
+    fn load() -> Schema {
+        let path = shared_dir().join("spec/graph-schema-v1.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Schema(serde_json::from_str::<Value>(&text).unwrap()["types"].clone())
+    }
+
+    /// The declared type of `property` on `type_name` or one of its base types.
+    fn property(&self, type_name: &str, property: &str) -> Option<(String, bool)> {
+        let mut current = Some(type_name.to_string());
+        while let Some(name) = current {
+            let definition = &self.0[&name];
+            assert!(definition.is_object(), "type {name} is not in the schema file");
+            if let Some(p) = definition["properties"].get(property) {
+                return Some((p["type"].as_str().unwrap().to_string(), p["nullable"].as_bool().unwrap_or(true)));
+            }
+            if let Some(n) = definition["navigation"].get(property) {
+                return Some((n["type"].as_str().unwrap().to_string(), true));
+            }
+            current = definition["base"].as_str().map(str::to_string);
+        }
+        None
+    }
+
+    fn assert_fits(&self, type_name: &str, value: &Value, path: &str) {
+        let object = value.as_object().unwrap_or_else(|| panic!("{path}: {type_name} must be an object, got {value}"));
+        for (name, member) in object {
+            if name.starts_with("@odata.") {
+                continue;
+            }
+            let (declared, nullable) =
+                self.property(type_name, name).unwrap_or_else(|| panic!("{path}.{name} is not a property of {type_name}"));
+            self.assert_value(&declared, nullable, member, &format!("{path}.{name}"));
+        }
+    }
+
+    fn assert_value(&self, declared: &str, nullable: bool, value: &Value, path: &str) {
+        if value.is_null() {
+            assert!(nullable, "{path} is null but {declared} is not nullable");
+            return;
+        }
+        if let Some(inner) = declared.strip_prefix("Collection(").and_then(|t| t.strip_suffix(')')) {
+            let items = value.as_array().unwrap_or_else(|| panic!("{path} must be an array ({declared}), got {value}"));
+            for (i, item) in items.iter().enumerate() {
+                self.assert_value(inner, false, item, &format!("{path}[{i}]"));
+            }
+            return;
+        }
+        match declared {
+            "Edm.String" | "Edm.Guid" => assert!(value.is_string(), "{path} must be a string, got {value}"),
+            "Edm.Boolean" => assert!(value.is_boolean(), "{path} must be a boolean, got {value}"),
+            "Edm.Int32" | "Edm.Int64" => assert!(value.is_i64(), "{path} must be an integer, got {value}"),
+            "Edm.DateTimeOffset" => {
+                let text = value.as_str().unwrap_or_else(|| panic!("{path} must be a date-time string"));
+                assert!(chrono::DateTime::parse_from_rfc3339(text).is_ok(), "{path}: {text} is not ISO 8601");
+            }
+            other if other.starts_with("Edm.") => panic!("{path}: unhandled type {other}"),
+            complex => self.assert_fits(complex, value, path),
+        }
+    }
+}
+
+both_engines! {
+    async fn every_route_returns_schema_conformant_entities(server: TestServer) {
+        let schema = Schema::load();
+        let (_, invitation) = server.post("/v1.0/invitations", json!({"invitedUserEmailAddress": "rita@example.com", "inviteRedirectUrl": "https://x.example",
+            "invitedUserMessageInfo": {"customizedMessageBody": "hi", "ccRecipients": [{"emailAddress": {"address": "cc@example.com"}}]}})).await;
+        schema.assert_fits("invitation", &invitation, "POST /invitations");
+        let id = invitation["invitedUser"]["id"].as_str().unwrap().to_string();
+        let (_, reset) = server.post("/beta/invitations", json!({"invitedUserEmailAddress": "rita@example.com", "inviteRedirectUrl": "https://x.example",
+            "invitedUser": {"id": id}, "resetRedemption": true})).await;
+        schema.assert_fits("invitation", &reset, "POST /invitations (reset)");
+        let all = "id,accountEnabled,businessPhones,companyName,createdDateTime,creationType,department,displayName,externalUserState,externalUserStateChangeDateTime,givenName,identities,jobTitle,mail,mobilePhone,officeLocation,otherMails,preferredLanguage,proxyAddresses,surname,usageLocation,userPrincipalName,userType,city,country";
+        for path in [format!("/v1.0/users/{id}"), format!("/v1.0/users/{id}?$select={all}"), format!("/beta/users/{id}?$select={all}")] {
+            let (_, user) = server.get(&path).await;
+            schema.assert_fits("user", &user, &path);
+        }
+        let (_, created) = server.post("/v1.0/users", json!({"accountEnabled": true, "displayName": "Sam", "mailNickname": "sam",
+            "userPrincipalName": "sam@contoso.onmicrosoft.com", "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"}})).await;
+        schema.assert_fits("user", &created, "POST /users");
+        for path in ["/v1.0/users".to_string(), format!("/v1.0/users?$select={all}")] {
+            let (_, list) = server.get(&path).await;
+            let values = list["value"].as_array().unwrap();
+            assert_eq!(values.len(), 2);
+            for user in values {
+                schema.assert_fits("user", user, &path);
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::{app_token, both_engines, TestServer};
+
+both_engines! {
+    async fn restart_keeps_the_tenant_the_secret_and_the_data(server: TestServer) {
+        let id = server.invite("tara@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+        let first = server.connection.clone();
+        let (data_dir, database_url) = server.stop().await;
+        let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(data_dir.path().join("connection.json")).unwrap()).unwrap();
+        assert_eq!(on_disk["tenantId"], first.tenant_id.as_str());
+        let again = TestServer::start_in(data_dir, database_url).await;
+        assert_eq!(again.connection.tenant_id, first.tenant_id);
+        assert_eq!(again.connection.client_id, first.client_id);
+        assert_eq!(again.connection.client_secret, first.client_secret);
+        assert_eq!(again.connection.ca_certificate, first.ca_certificate, "the development CA is kept");
+        assert_eq!(again.user(&id, "mail").await["mail"], "tara@example.com");
+    }
+}
+
+#[tokio::test]
+async fn connection_json_describes_a_working_server() {
+    let server = TestServer::start(crate::harness::Engine::Sqlite).await;
+    let text = std::fs::read_to_string(server.data_dir.path().join("connection.json")).unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    for key in ["tenantId", "tenantDomain", "graphUrl", "authorityUrl", "clientId", "clientSecret", "caCertificate"] {
+        assert!(file[key].is_string(), "connection.json lacks {key}: {text}");
+    }
+    assert_eq!(file["tenantDomain"], "contoso.onmicrosoft.com");
+    assert!(file["graphUrl"].as_str().unwrap().starts_with("https://127.0.0.1:"));
+    assert!(std::path::Path::new(file["caCertificate"].as_str().unwrap()).is_absolute());
+}
+
+#[tokio::test]
+async fn tls_offers_http2_and_http1() {
+    let server = TestServer::start(crate::harness::Engine::Sqlite).await;
+    let response = server.http.get(server.url("/v1.0/users")).bearer_auth(&server.token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.version(), reqwest::Version::HTTP_2, "ALPN h2 is negotiated");
+    let ca = std::fs::read(server.connection.ca_certificate.as_ref().unwrap()).unwrap();
+    let http1 = reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap()).http1_only().build().unwrap();
+    let response = http1.get(server.url("/v1.0/users")).bearer_auth(&server.token).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn plain_http_and_in_memory_modes_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TestServer::config(dir.path(), None);
+    config.plain_http = true;
+    config.in_memory = true;
+    let running = guestlist::http::server::start(config).await.unwrap();
+    let connection = running.connection.clone();
+    assert!(connection.graph_url.starts_with("http://"));
+    assert!(connection.ca_certificate.is_none());
+    assert!(!dir.path().join("guestlist.db").exists(), "in-memory mode writes no database file");
+    let http = reqwest::Client::new();
+    let token = app_token(&http, &connection, &connection.client_id, &connection.client_secret).await;
+    let response = http.get(format!("{}/v1.0/users", connection.graph_url)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    running.stop().await.unwrap();
+}
