@@ -42,6 +42,8 @@ impl From<StoreError> for ServiceError {
                 tracing::warn!(%detail, "database unavailable");
                 ServiceError::Unavailable
             }
+            // A continuation token from another query, or a filter value of the wrong type.
+            StoreError::InvalidQuery(detail) => ServiceError::InvalidRequest(detail),
             other => ServiceError::Internal(other.to_string()),
         }
     }
