@@ -5,6 +5,7 @@
 //! `guestlist-store` (one trait, SQLite and PostgreSQL) ← [`services`] (invite, reset, users,
 //! tokens) ← [`http`] (Graph API, OAuth endpoints) and the CLI.
 
+pub mod admin;
 pub mod config;
 pub mod connection;
 pub mod http;

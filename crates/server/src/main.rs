@@ -4,9 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use guestlist::config::{sqlite_path, ServeConfig, StoreConfig};
-use guestlist::services::Services;
-use guestlist_domain::permissions::AppPermission;
+use guestlist::admin;
+use guestlist::config::{ServeConfig, StoreConfig};
 
 #[derive(Parser)]
 #[command(
@@ -29,8 +28,31 @@ enum Command {
     /// Manage app registrations directly in a data directory or database.
     #[command(subcommand)]
     App(AppCommand),
+    /// Show or change a tenant's settings directly in a data directory or database.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
     #[command(flatten)]
     Client(guestlist_client::cli::ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Print the tenant's settings (`--tenant` picks one; default: the first).
+    Show {
+        #[command(flatten)]
+        store: StoreConfig,
+    },
+    /// Change the tenant's settings.
+    Set {
+        #[command(flatten)]
+        store: StoreConfig,
+        /// What reset redemption does to a guest's UPN: `followNewEmail` (the seed, default) or `keep` (Entra today).
+        #[arg(long, value_name = "followNewEmail|keep")]
+        upn_on_reset: Option<String>,
+        /// Days a redeem link stays valid; `none` for never (Graph's behaviour, the default).
+        #[arg(long, value_name = "DAYS|none")]
+        invitation_lifetime_days: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -59,7 +81,13 @@ async fn main() -> ExitCode {
         Command::Serve(config) => report(guestlist::http::server::run(config).await),
         // `--tenant` names the tenant (default: the first); `--json` prints {"tenantId", "clientId", "clientSecret", "permissions"}.
         Command::App(AppCommand::Add { store, name, permissions }) => {
-            report(add_app(store, name, permissions, cli.client.tenant.clone(), cli.client.json).await)
+            report(admin::add_app(store, name, permissions, cli.client.tenant.clone(), cli.client.json).await)
+        }
+        Command::Tenant(TenantCommand::Show { store }) => {
+            report(admin::show_tenant(store, cli.client.tenant.clone(), cli.client.json).await)
+        }
+        Command::Tenant(TenantCommand::Set { store, upn_on_reset, invitation_lifetime_days }) => {
+            report(admin::set_tenant(store, cli.client.tenant.clone(), upn_on_reset, invitation_lifetime_days, cli.client.json).await)
         }
         Command::Client(command) => guestlist_client::cli::run(&cli.client, command).await,
     }
@@ -73,39 +101,4 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-async fn add_app(config: StoreConfig, name: String, permissions: Vec<String>, tenant: Option<String>, json: bool) -> anyhow::Result<()> {
-    let permissions = permissions
-        .iter()
-        .map(|p| {
-            AppPermission::parse(p)
-                .ok_or_else(|| anyhow::anyhow!("unknown permission '{p}'; known: {}", AppPermission::ALL.map(|k| k.as_str()).join(", ")))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let store = guestlist_store::connect(config.database_url.as_deref(), Some(&sqlite_path(&config.data_dir)), false).await?;
-    let services = Services::new(store.clone(), String::new());
-    let tenant = match tenant {
-        Some(key) => store.tenant(&key).await?.ok_or_else(|| anyhow::anyhow!("no tenant '{key}'"))?,
-        None => {
-            store.tenants().await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("no tenant yet: start `guestlist serve` once first"))?
-        }
-    };
-    let created = services.add_application(&tenant, &name, permissions.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"tenantId": tenant.id.to_string(), "clientId": created.app.app_id.to_string(), "clientSecret": created.client_secret, "permissions": names})
-        );
-    } else {
-        println!(
-            "Registered app '{name}' in {}\n  client id:     {}\n  client secret: {}\n  permissions:   {}",
-            tenant.initial_domain,
-            created.app.app_id,
-            created.client_secret,
-            names.join(", ")
-        );
-    }
-    Ok(())
 }

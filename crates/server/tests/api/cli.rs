@@ -130,3 +130,31 @@ async fn app_add_registers_a_limited_app_on_a_running_servers_data_dir() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown permission"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_set_switches_the_upn_rule_of_a_running_server() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let data_dir = server.data_dir.path().display().to_string();
+    let set = |value: &str| {
+        vec!["tenant".into(), "set".into(), "--data-dir".into(), data_dir.clone(), "--upn-on-reset".into(), value.into(), "--json".into()]
+    };
+    let shown = stdout_json(&guestlist(set("keep")).await);
+    assert_eq!(shown["upnOnReset"], "keep");
+    assert_eq!(shown["id"], server.connection.tenant_id.as_str());
+
+    let id = server.invite("xena@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+    let (status, _) = server.patch(&format!("/v1.0/users/{id}"), json!({"otherMails": ["xena@newco.example"]})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let reset = json!({"invitedUserEmailAddress": "xena@newco.example", "inviteRedirectUrl": "https://x.example", "invitedUser": {"id": id}, "resetRedemption": true});
+    let (status, body) = server.post("/v1.0/invitations", reset.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["invitedUser"]["userPrincipalName"], "xena_example.com#EXT#@contoso.onmicrosoft.com");
+
+    assert_eq!(stdout_json(&guestlist(set("followNewEmail")).await)["upnOnReset"], "followNewEmail");
+    let (status, body) = server.post("/v1.0/invitations", reset).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["invitedUser"]["userPrincipalName"], "xena_newco.example#EXT#@contoso.onmicrosoft.com");
+
+    let refused = guestlist(set("sometimes")).await;
+    assert!(!refused.status.success());
+}

@@ -62,3 +62,59 @@ async fn plain_http_and_in_memory_modes_work() {
     assert_eq!(response.status(), StatusCode::OK);
     running.stop().await.unwrap();
 }
+
+/// An acknowledged invitation survives `kill -9` of the server (SQLite: WAL, synchronous=FULL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |dir: &std::path::Path| {
+        let _ = std::fs::remove_file(dir.join("connection.json"));
+        Command::new(env!("CARGO_BIN_EXE_guestlist"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn guestlist serve")
+    };
+    let wait_for_connection = |dir: &std::path::Path| {
+        for _ in 0..200 {
+            if let Some(info) = guestlist::connection::read(dir) {
+                return info;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the server did not write connection.json");
+    };
+    let mut child = serve(dir.path());
+    let connection = wait_for_connection(dir.path());
+    let http = crate::harness::https_client(&connection);
+    let token = app_token(&http, &connection, &connection.client_id, &connection.client_secret).await;
+    let mut ids = vec![];
+    for i in 0..20 {
+        let response = http
+            .post(format!("{}/v1.0/invitations", connection.graph_url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"invitedUserEmailAddress": format!("k{i}@example.com"), "inviteRedirectUrl": "https://x.example"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        ids.push(body["invitedUser"]["id"].as_str().unwrap().to_string());
+    }
+    child.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
+    child.wait().unwrap();
+
+    let mut child = serve(dir.path());
+    let connection = wait_for_connection(dir.path());
+    let http = crate::harness::https_client(&connection);
+    let token = app_token(&http, &connection, &connection.client_id, &connection.client_secret).await;
+    for id in ids {
+        let response = http.get(format!("{}/v1.0/users/{id}", connection.graph_url)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "user {id} was acknowledged before kill -9");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

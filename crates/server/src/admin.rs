@@ -1,0 +1,125 @@
+//! Offline administration of a data directory or database: app registrations and tenant
+//! settings, for operators and tests (these have no Graph equivalent guestlist serves yet).
+
+use guestlist_domain::permissions::AppPermission;
+use guestlist_domain::tenant::UpnOnReset;
+use guestlist_domain::Tenant;
+use guestlist_store::Store;
+use std::sync::Arc;
+
+use crate::config::{sqlite_path, StoreConfig};
+use crate::services::Services;
+
+async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(guestlist_store::connect(config.database_url.as_deref(), Some(&sqlite_path(&config.data_dir)), false).await?)
+}
+
+async fn pick_tenant(store: &Arc<dyn Store>, key: Option<String>) -> anyhow::Result<Tenant> {
+    match key {
+        Some(key) => store.tenant(&key).await?.ok_or_else(|| anyhow::anyhow!("no tenant '{key}'")),
+        None => {
+            store.tenants().await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("no tenant yet: start `guestlist serve` once first"))
+        }
+    }
+}
+
+pub async fn add_app(
+    config: StoreConfig,
+    name: String,
+    permissions: Vec<String>,
+    tenant: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let permissions = permissions
+        .iter()
+        .map(|p| {
+            AppPermission::parse(p)
+                .ok_or_else(|| anyhow::anyhow!("unknown permission '{p}'; known: {}", AppPermission::ALL.map(|k| k.as_str()).join(", ")))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let store = guestlist_store::connect(config.database_url.as_deref(), Some(&sqlite_path(&config.data_dir)), false).await?;
+    let services = Services::new(store.clone(), String::new());
+    let tenant = match tenant {
+        Some(key) => store.tenant(&key).await?.ok_or_else(|| anyhow::anyhow!("no tenant '{key}'"))?,
+        None => {
+            store.tenants().await?.into_iter().next().ok_or_else(|| anyhow::anyhow!("no tenant yet: start `guestlist serve` once first"))?
+        }
+    };
+    let created = services.add_application(&tenant, &name, permissions.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"tenantId": tenant.id.to_string(), "clientId": created.app.app_id.to_string(), "clientSecret": created.client_secret, "permissions": names})
+        );
+    } else {
+        println!(
+            "Registered app '{name}' in {}\n  client id:     {}\n  client secret: {}\n  permissions:   {}",
+            tenant.initial_domain,
+            created.app.app_id,
+            created.client_secret,
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn tenant_json(tenant: &Tenant) -> serde_json::Value {
+    serde_json::json!({
+        "id": tenant.id.to_string(),
+        "displayName": tenant.display_name,
+        "initialDomain": tenant.initial_domain,
+        "upnOnReset": tenant.upn_on_reset.as_str(),
+        "invitationLifetimeDays": tenant.invitation_lifetime_days,
+    })
+}
+
+fn print_tenant(tenant: &Tenant, json: bool) {
+    if json {
+        println!("{}", tenant_json(tenant));
+    } else {
+        let lifetime = tenant.invitation_lifetime_days.map_or("never expire".to_string(), |d| format!("{d} days"));
+        println!(
+            "{} ({})\n  id:               {}\n  UPN on reset:     {}\n  redeem links:     {lifetime}",
+            tenant.display_name,
+            tenant.initial_domain,
+            tenant.id,
+            tenant.upn_on_reset.as_str()
+        );
+    }
+}
+
+pub async fn show_tenant(config: StoreConfig, tenant: Option<String>, json: bool) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    print_tenant(&pick_tenant(&store, tenant).await?, json);
+    Ok(())
+}
+
+pub async fn set_tenant(
+    config: StoreConfig,
+    tenant: Option<String>,
+    upn_on_reset: Option<String>,
+    lifetime: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    let mut tenant = pick_tenant(&store, tenant).await?;
+    if let Some(text) = upn_on_reset {
+        tenant.upn_on_reset =
+            UpnOnReset::parse(&text).ok_or_else(|| anyhow::anyhow!("--upn-on-reset takes followNewEmail or keep, not '{text}'"))?;
+    }
+    if let Some(text) = lifetime {
+        tenant.invitation_lifetime_days = match text.as_str() {
+            "none" | "never" => None,
+            days => Some(
+                days.parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .ok_or_else(|| anyhow::anyhow!("--invitation-lifetime-days takes 1 to 3650 or none, not '{days}'"))?,
+            ),
+        };
+    }
+    store.update_tenant(&tenant).await?;
+    print_tenant(&tenant, json);
+    Ok(())
+}
