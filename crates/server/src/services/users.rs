@@ -158,7 +158,9 @@ pub fn apply_changes(mut user: User, changes: &UserChanges, tenant_domain: &str)
         check_length("displayName", name, limits::DISPLAY_NAME)?;
         user.display_name = name.clone();
     }
-    let texts: [(&str, &Option<Option<String>>, usize, &mut Option<String>); 9] = [
+    // (property, requested change, maximum length, field to change)
+    type TextChange<'a> = (&'static str, &'a Option<Option<String>>, usize, &'a mut Option<String>);
+    let texts: [TextChange; 9] = [
         ("givenName", &changes.given_name, limits::SHORT_TEXT, &mut user.given_name),
         ("surname", &changes.surname, limits::SHORT_TEXT, &mut user.surname),
         ("companyName", &changes.company_name, limits::COMPANY_NAME, &mut user.company_name),

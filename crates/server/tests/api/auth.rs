@@ -60,7 +60,8 @@ both_engines! {
     async fn token_errors_have_aads_shape(server: TestServer) {
         let tenant = server.connection.tenant_id.clone();
         let id = server.connection.client_id.clone();
-        let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str, &str)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str, &'a str);
+        let cases: Vec<Case> = vec![
             (vec![("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "wrong"), ("scope", "https://graph.microsoft.com/.default")], StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000215"),
             (vec![("grant_type", "client_credentials"), ("client_id", "6b0e5c1a-3f5e-4d8e-9b8b-2a7c2f1c7e99"), ("client_secret", "x"), ("scope", "https://graph.microsoft.com/.default")], StatusCode::BAD_REQUEST, "unauthorized_client", "AADSTS700016"),
             (vec![("grant_type", "client_credentials"), ("client_id", &id), ("scope", "https://graph.microsoft.com/.default")], StatusCode::UNAUTHORIZED, "invalid_client", "AADSTS7000216"),

@@ -5,7 +5,7 @@ use guestlist_domain::ticket::TicketState;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{assert_graph_error, both_engines, TestServer};
+use crate::harness::{assert_graph_error, both_engines};
 
 both_engines! {
     async fn invite_creates_a_pending_guest_with_graphs_201_body(server: TestServer) {

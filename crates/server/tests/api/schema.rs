@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{both_engines, shared_dir, TestServer};
+use crate::harness::{both_engines, shared_dir};
 
 struct Schema(Value);
 

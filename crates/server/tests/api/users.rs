@@ -2,7 +2,7 @@ use guestlist_domain::permissions::AppPermission;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{assert_graph_error, both_engines, TestServer};
+use crate::harness::{assert_graph_error, both_engines};
 
 const MEMBER: fn(&str) -> serde_json::Value = |alias| {
     json!({"accountEnabled": true, "displayName": alias, "mailNickname": alias,
