@@ -58,7 +58,15 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// An `Invited Users` / `UserManagement` entry about one user.
-    pub fn invited_users(tenant_id: TenantId, activity: &str, operation_type: &str, initiated_by: Initiator, correlation_id: ObjectId, target: TargetResource, at: DateTime<Utc>) -> Self {
+    pub fn invited_users(
+        tenant_id: TenantId,
+        activity: &str,
+        operation_type: &str,
+        initiated_by: Initiator,
+        correlation_id: ObjectId,
+        target: TargetResource,
+        at: DateTime<Utc>,
+    ) -> Self {
         AuditRecord {
             id: ObjectId::new_random(),
             tenant_id,

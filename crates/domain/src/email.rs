@@ -164,9 +164,24 @@ mod tests {
 
     #[test]
     fn refuses_malformed_addresses() {
-        for bad in ["", "plain", "a@b", "@example.com", "a@", "a@@example.com", "a@b@example.com", ".a@example.com",
-            "a.@example.com", "-a@example.com", "a-@example.com", "a..b@example.com", "a@-example.com", "a@exa_mple.com",
-            "jos\u{e9}@example.com", "a@example..com"] {
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "@example.com",
+            "a@",
+            "a@@example.com",
+            "a@b@example.com",
+            ".a@example.com",
+            "a.@example.com",
+            "-a@example.com",
+            "a-@example.com",
+            "a..b@example.com",
+            "a@-example.com",
+            "a@exa_mple.com",
+            "jos\u{e9}@example.com",
+            "a@example..com",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -163,14 +163,34 @@ pub enum UserFilter {
     And(Box<UserFilter>, Box<UserFilter>),
     Or(Box<UserFilter>, Box<UserFilter>),
     Not(Box<UserFilter>),
-    Compare { field: UserField, op: CompareOp, value: Literal },
-    In { field: UserField, values: Vec<Literal> },
-    StartsWith { field: UserField, prefix: String },
-    EndsWith { field: UserField, suffix: String },
-    AnyString { collection: StringCollection, predicate: StringPredicate },
+    Compare {
+        field: UserField,
+        op: CompareOp,
+        value: Literal,
+    },
+    In {
+        field: UserField,
+        values: Vec<Literal>,
+    },
+    StartsWith {
+        field: UserField,
+        prefix: String,
+    },
+    EndsWith {
+        field: UserField,
+        suffix: String,
+    },
+    AnyString {
+        collection: StringCollection,
+        predicate: StringPredicate,
+    },
     AnyIdentity(IdentityPredicate),
     /// `otherMails/$count eq 0` and friends (advanced queries).
-    CollectionCount { collection: StringCollection, op: CompareOp, count: u32 },
+    CollectionCount {
+        collection: StringCollection,
+        op: CompareOp,
+        count: u32,
+    },
 }
 
 impl UserFilter {

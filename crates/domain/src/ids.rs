@@ -22,9 +22,7 @@ impl ObjectId {
         if trimmed.len() != 36 {
             return Err(DomainError::invalid(format!("Invalid object identifier '{text}'.")));
         }
-        Uuid::parse_str(trimmed)
-            .map(ObjectId)
-            .map_err(|_| DomainError::invalid(format!("Invalid object identifier '{text}'.")))
+        Uuid::parse_str(trimmed).map(ObjectId).map_err(|_| DomainError::invalid(format!("Invalid object identifier '{text}'.")))
     }
 
     pub fn as_uuid(&self) -> Uuid {

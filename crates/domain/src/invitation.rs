@@ -90,34 +90,14 @@ impl InvitationRequest {
 /// plain `#EXT#` UPN is taken.
 pub fn new_guest(request: &InvitationRequest, tenant: &Tenant, collision_suffix: Option<&str>, now: DateTime<Utc>) -> User {
     let upn = guest_upn(&request.email, &tenant.initial_domain, collision_suffix);
-    User {
-        id: ObjectId::new_random(),
-        tenant_id: tenant.id,
-        identities: vec![ObjectIdentity::user_principal_name(&upn)],
-        user_principal_name: upn,
-        display_name: request.user_display_name(),
-        given_name: None,
-        surname: None,
-        mail: Some(request.email.as_str().to_string()),
-        other_mails: vec![],
-        proxy_addresses: vec![format!("SMTP:{}", request.email.as_str())],
-        user_type: request.user_type,
-        creation_type: Some(CREATION_TYPE_INVITATION.to_string()),
-        external_user_state: Some(ExternalUserState::PendingAcceptance),
-        external_user_state_change_date_time: Some(now),
-        account_enabled: true,
-        created_date_time: now,
-        company_name: None,
-        job_title: None,
-        department: None,
-        mobile_phone: None,
-        office_location: None,
-        preferred_language: None,
-        business_phones: vec![],
-        usage_location: None,
-        invited_email: Some(request.email.as_str().to_string()),
-        version: 0,
-    }
+    let mut user = User::new(tenant.id, upn, request.user_display_name(), request.user_type, now);
+    user.mail = Some(request.email.as_str().to_string());
+    user.proxy_addresses = vec![format!("SMTP:{}", request.email.as_str())];
+    user.creation_type = Some(CREATION_TYPE_INVITATION.to_string());
+    user.external_user_state = Some(ExternalUserState::PendingAcceptance);
+    user.external_user_state_change_date_time = Some(now);
+    user.invited_email = Some(request.email.as_str().to_string());
+    user
 }
 
 /// Whether an existing user who owns the invited address can be re-invited (DECISIONS 7):
@@ -146,7 +126,13 @@ pub struct ResetOutcome {
 /// Reset redemption (contract §3.4, DECISIONS 1, 4, 5): the new email must be one the user already
 /// has; the object id stays; state goes back to PendingAcceptance; federated identities are dropped;
 /// `mail` moves to the new email, and the UPN too when the tenant says so.
-pub fn reset_redemption(current: &User, email: &EmailAddress, tenant: &Tenant, collision_suffix: Option<&str>, now: DateTime<Utc>) -> Result<ResetOutcome, DomainError> {
+pub fn reset_redemption(
+    current: &User,
+    email: &EmailAddress,
+    tenant: &Tenant,
+    collision_suffix: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<ResetOutcome, DomainError> {
     if !current.known_emails().any(|known| email.matches(known)) {
         return Err(DomainError::ResetEmailMismatch);
     }
@@ -170,11 +156,17 @@ pub fn reset_redemption(current: &User, email: &EmailAddress, tenant: &Tenant, c
     }
     user.proxy_addresses = proxies;
 
-    let change = |name: &str, old: Option<String>, new: Option<String>| (old != new).then(|| ModifiedProperty { display_name: name.into(), old_value: old, new_value: new });
+    let change = |name: &str, old: Option<String>, new: Option<String>| {
+        (old != new).then(|| ModifiedProperty { display_name: name.into(), old_value: old, new_value: new })
+    };
     let modified_properties = [
         change("UserPrincipalName", Some(current.user_principal_name.to_string()), Some(user.user_principal_name.to_string())),
         change("Mail", current.mail.clone(), user.mail.clone()),
-        change("ExternalUserState", current.external_user_state.map(|s| s.as_str().to_string()), user.external_user_state.map(|s| s.as_str().to_string())),
+        change(
+            "ExternalUserState",
+            current.external_user_state.map(|s| s.as_str().to_string()),
+            user.external_user_state.map(|s| s.as_str().to_string()),
+        ),
     ]
     .into_iter()
     .flatten()
@@ -214,7 +206,11 @@ mod tests {
     fn accepted_guest(tenant: &Tenant, email: &str) -> User {
         let mut user = new_guest(&request(email), tenant, None, Utc::now());
         user.external_user_state = Some(ExternalUserState::Accepted);
-        user.identities.push(ObjectIdentity { sign_in_type: "federated".into(), issuer: "mail".into(), issuer_assigned_id: Some(email.into()) });
+        user.identities.push(ObjectIdentity {
+            sign_in_type: "federated".into(),
+            issuer: "mail".into(),
+            issuer_assigned_id: Some(email.into()),
+        });
         user
     }
 

@@ -17,7 +17,8 @@ pub const EXTERNAL_MARKER: &str = "#EXT#";
 
 impl Upn {
     pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let invalid = |why: &str| DomainError::invalid(format!("Invalid value specified for property 'userPrincipalName' of resource 'User': {why}"));
+        let invalid =
+            |why: &str| DomainError::invalid(format!("Invalid value specified for property 'userPrincipalName' of resource 'User': {why}"));
         let (prefix, domain) = input.split_once('@').ok_or_else(|| invalid("it has no '@'."))?;
         if prefix.is_empty() || domain.is_empty() || domain.contains('@') {
             return Err(invalid("it must be of the form alias@domain."));
@@ -99,8 +100,14 @@ mod tests {
 
     #[test]
     fn documented_examples() {
-        assert_eq!(guest_upn(&email("john@contoso.com"), "fabrikam.onmicrosoft.com", None).as_str(), "john_contoso.com#EXT#@fabrikam.onmicrosoft.com");
-        assert_eq!(guest_upn(&email("admin@fabrikam.com"), "doc.onmicrosoft.com", None).as_str(), "admin_fabrikam.com#EXT#@doc.onmicrosoft.com");
+        assert_eq!(
+            guest_upn(&email("john@contoso.com"), "fabrikam.onmicrosoft.com", None).as_str(),
+            "john_contoso.com#EXT#@fabrikam.onmicrosoft.com"
+        );
+        assert_eq!(
+            guest_upn(&email("admin@fabrikam.com"), "doc.onmicrosoft.com", None).as_str(),
+            "admin_fabrikam.com#EXT#@doc.onmicrosoft.com"
+        );
     }
 
     #[test]

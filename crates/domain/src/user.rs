@@ -68,7 +68,11 @@ pub struct ObjectIdentity {
 
 impl ObjectIdentity {
     pub fn user_principal_name(upn: &Upn) -> Self {
-        ObjectIdentity { sign_in_type: "userPrincipalName".into(), issuer: upn.domain().to_string(), issuer_assigned_id: Some(upn.as_str().to_string()) }
+        ObjectIdentity {
+            sign_in_type: "userPrincipalName".into(),
+            issuer: upn.domain().to_string(),
+            issuer_assigned_id: Some(upn.as_str().to_string()),
+        }
     }
 
     pub fn is_federated(&self) -> bool {
@@ -110,6 +114,38 @@ pub struct User {
 }
 
 impl User {
+    /// A user with only the required properties set: enabled, signing in by its UPN, no mail.
+    pub fn new(tenant_id: TenantId, user_principal_name: Upn, display_name: String, user_type: UserType, now: DateTime<Utc>) -> Self {
+        User {
+            id: ObjectId::new_random(),
+            tenant_id,
+            identities: vec![ObjectIdentity::user_principal_name(&user_principal_name)],
+            user_principal_name,
+            display_name,
+            given_name: None,
+            surname: None,
+            mail: None,
+            other_mails: vec![],
+            proxy_addresses: vec![],
+            user_type,
+            creation_type: None,
+            external_user_state: None,
+            external_user_state_change_date_time: None,
+            account_enabled: true,
+            created_date_time: now,
+            company_name: None,
+            job_title: None,
+            department: None,
+            mobile_phone: None,
+            office_location: None,
+            preferred_language: None,
+            business_phones: vec![],
+            usage_location: None,
+            invited_email: None,
+            version: 0,
+        }
+    }
+
     pub fn is_invited_external(&self) -> bool {
         self.creation_type.as_deref() == Some(CREATION_TYPE_INVITATION)
     }
@@ -132,7 +168,9 @@ pub mod limits {
 /// Checks a free-text property against its documented length.
 pub fn check_length(property: &str, value: &str, max: usize) -> Result<(), DomainError> {
     if value.chars().count() > max {
-        return Err(DomainError::invalid(format!("Invalid value specified for property '{property}' of resource 'User': it is longer than {max} characters.")));
+        return Err(DomainError::invalid(format!(
+            "Invalid value specified for property '{property}' of resource 'User': it is longer than {max} characters."
+        )));
     }
     Ok(())
 }
@@ -140,11 +178,15 @@ pub fn check_length(property: &str, value: &str, max: usize) -> Result<(), Domai
 /// `otherMails`: at most 250 entries of at most 250 characters, no accents (contract §2).
 pub fn check_other_mails(values: &[String]) -> Result<(), DomainError> {
     if values.len() > limits::OTHER_MAILS_COUNT {
-        return Err(DomainError::invalid(format!("Invalid value specified for property 'otherMails' of resource 'User': at most {} values are allowed.", limits::OTHER_MAILS_COUNT)));
+        return Err(DomainError::invalid(format!(
+            "Invalid value specified for property 'otherMails' of resource 'User': at most {} values are allowed.",
+            limits::OTHER_MAILS_COUNT
+        )));
     }
     for value in values {
         check_length("otherMails", value, limits::OTHER_MAIL_LENGTH)?;
-        crate::EmailAddress::parse(value).map_err(|e| DomainError::invalid(format!("Invalid value specified for property 'otherMails' of resource 'User': {e}")))?;
+        crate::EmailAddress::parse(value)
+            .map_err(|e| DomainError::invalid(format!("Invalid value specified for property 'otherMails' of resource 'User': {e}")))?;
     }
     Ok(())
 }

@@ -85,35 +85,8 @@ impl Services {
         if member.mail_nickname.trim().is_empty() || member.mail_nickname.len() > 64 {
             return Err(ServiceError::InvalidRequest("Invalid value specified for property 'mailNickname' of resource 'User'.".into()));
         }
-        let now = Utc::now();
-        let user = User {
-            id: ObjectId::new_random(),
-            tenant_id: caller.tenant.id,
-            identities: vec![ObjectIdentity::user_principal_name(&upn)],
-            user_principal_name: upn,
-            display_name: member.display_name,
-            given_name: None,
-            surname: None,
-            mail: None,
-            other_mails: vec![],
-            proxy_addresses: vec![],
-            user_type: UserType::Member,
-            creation_type: None,
-            external_user_state: None,
-            external_user_state_change_date_time: None,
-            account_enabled: member.account_enabled,
-            created_date_time: now,
-            company_name: None,
-            job_title: None,
-            department: None,
-            mobile_phone: None,
-            office_location: None,
-            preferred_language: None,
-            business_phones: vec![],
-            usage_location: None,
-            invited_email: None,
-            version: 0,
-        };
+        let mut user = User::new(caller.tenant.id, upn, member.display_name, UserType::Member, Utc::now());
+        user.account_enabled = member.account_enabled;
         let user = apply_changes(user, &member.changes, &caller.tenant.initial_domain).map_err(ServiceError::from_directory_rule)?;
         let audit = core_directory_audit(caller, activity::ADD_USER, &user, vec![]);
         map_write(self.store.write_user(&UserWrite::Create(user), &[audit]).await)
