@@ -8,15 +8,25 @@ pub enum AppPermission {
     UserReadWriteAll,
     DirectoryReadAll,
     DirectoryReadWriteAll,
+    GroupReadAll,
+    GroupReadWriteAll,
+    GroupMemberReadAll,
+    GroupMemberReadWriteAll,
+    AuditLogReadAll,
 }
 
 impl AppPermission {
-    pub const ALL: [AppPermission; 5] = [
+    pub const ALL: [AppPermission; 10] = [
         AppPermission::UserInviteAll,
         AppPermission::UserReadAll,
         AppPermission::UserReadWriteAll,
         AppPermission::DirectoryReadAll,
         AppPermission::DirectoryReadWriteAll,
+        AppPermission::GroupReadAll,
+        AppPermission::GroupReadWriteAll,
+        AppPermission::GroupMemberReadAll,
+        AppPermission::GroupMemberReadWriteAll,
+        AppPermission::AuditLogReadAll,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -26,6 +36,11 @@ impl AppPermission {
             AppPermission::UserReadWriteAll => "User.ReadWrite.All",
             AppPermission::DirectoryReadAll => "Directory.Read.All",
             AppPermission::DirectoryReadWriteAll => "Directory.ReadWrite.All",
+            AppPermission::GroupReadAll => "Group.Read.All",
+            AppPermission::GroupReadWriteAll => "Group.ReadWrite.All",
+            AppPermission::GroupMemberReadAll => "GroupMember.Read.All",
+            AppPermission::GroupMemberReadWriteAll => "GroupMember.ReadWrite.All",
+            AppPermission::AuditLogReadAll => "AuditLog.Read.All",
         }
     }
 
@@ -43,6 +58,12 @@ pub enum Action {
     ReadUsers,
     WriteUsers,
     CreateUser,
+    DeleteUser,
+    ReadGroups,
+    WriteGroups,
+    ReadGroupMembers,
+    WriteGroupMembers,
+    ReadAuditLog,
 }
 
 impl Action {
@@ -54,7 +75,12 @@ impl Action {
             Action::InviteGuest => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
             Action::ResetRedemption => &[UserReadWriteAll, DirectoryReadWriteAll],
             Action::ReadUsers => &[UserReadAll, UserReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
-            Action::WriteUsers | Action::CreateUser => &[UserReadWriteAll, DirectoryReadWriteAll],
+            Action::WriteUsers | Action::CreateUser | Action::DeleteUser => &[UserReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadGroups => &[GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
+            Action::WriteGroups => &[GroupReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadGroupMembers => &[GroupMemberReadAll, GroupMemberReadWriteAll, GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
+            Action::WriteGroupMembers => &[GroupMemberReadWriteAll, GroupReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadAuditLog => &[AuditLogReadAll],
         }
     }
 
@@ -82,6 +108,15 @@ mod tests {
         assert!(!Action::ResetRedemption.permitted_for_app(&[UserInviteAll]));
         assert!(Action::ResetRedemption.permitted_for_app(&[UserReadWriteAll]));
         assert!(Action::ResetRedemption.permitted_for_app(&[DirectoryReadWriteAll]));
+    }
+
+    #[test]
+    fn group_membership_has_its_own_permission() {
+        assert!(Action::WriteGroupMembers.permitted_for_app(&[GroupMemberReadWriteAll]));
+        assert!(!Action::WriteGroups.permitted_for_app(&[GroupMemberReadWriteAll]));
+        assert!(!Action::WriteGroupMembers.permitted_for_app(&[GroupReadAll]));
+        assert!(Action::ReadAuditLog.permitted_for_app(&[AuditLogReadAll]));
+        assert!(!Action::ReadAuditLog.permitted_for_app(&[DirectoryReadWriteAll]));
     }
 
     #[test]
