@@ -11,6 +11,11 @@ pub mod activity {
     pub const REDEEM_INVITE: &str = "Redeem external user invite";
     pub const ADD_USER: &str = "Add user";
     pub const UPDATE_USER: &str = "Update user";
+    pub const ADD_GROUP: &str = "Add group";
+    pub const UPDATE_GROUP: &str = "Update group";
+    pub const DELETE_GROUP: &str = "Delete group";
+    pub const ADD_MEMBER_TO_GROUP: &str = "Add member to group";
+    pub const REMOVE_MEMBER_FROM_GROUP: &str = "Remove member from group";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

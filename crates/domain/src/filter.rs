@@ -246,3 +246,100 @@ pub struct UserQuery {
     /// Opaque continuation from the previous page (the store's own format).
     pub after: Option<String>,
 }
+
+/// Single-valued group properties `$filter` can compare on `/groups`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupField {
+    Id,
+    DisplayName,
+    Description,
+    Mail,
+    MailNickname,
+    MailEnabled,
+    SecurityEnabled,
+    Visibility,
+    CreatedDateTime,
+}
+
+impl GroupField {
+    pub const ALL: [GroupField; 9] = [
+        GroupField::Id,
+        GroupField::DisplayName,
+        GroupField::Description,
+        GroupField::Mail,
+        GroupField::MailNickname,
+        GroupField::MailEnabled,
+        GroupField::SecurityEnabled,
+        GroupField::Visibility,
+        GroupField::CreatedDateTime,
+    ];
+
+    pub fn graph_name(&self) -> &'static str {
+        match self {
+            GroupField::Id => "id",
+            GroupField::DisplayName => "displayName",
+            GroupField::Description => "description",
+            GroupField::Mail => "mail",
+            GroupField::MailNickname => "mailNickname",
+            GroupField::MailEnabled => "mailEnabled",
+            GroupField::SecurityEnabled => "securityEnabled",
+            GroupField::Visibility => "visibility",
+            GroupField::CreatedDateTime => "createdDateTime",
+        }
+    }
+
+    pub fn from_graph_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.graph_name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn kind(&self) -> FieldKind {
+        match self {
+            GroupField::MailEnabled | GroupField::SecurityEnabled => FieldKind::Boolean,
+            GroupField::CreatedDateTime => FieldKind::DateTime,
+            GroupField::Id => FieldKind::Guid,
+            _ => FieldKind::String,
+        }
+    }
+}
+
+/// The typed query over groups that `$filter` on `/groups` parses into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupFilter {
+    And(Box<GroupFilter>, Box<GroupFilter>),
+    Or(Box<GroupFilter>, Box<GroupFilter>),
+    Not(Box<GroupFilter>),
+    Compare { field: GroupField, op: CompareOp, value: Literal },
+    In { field: GroupField, values: Vec<Literal> },
+    StartsWith { field: GroupField, prefix: String },
+    /// `groupTypes/any(c:c eq 'Unified')`.
+    AnyGroupType(StringPredicate),
+}
+
+impl GroupFilter {
+    pub fn and(self, other: GroupFilter) -> GroupFilter {
+        GroupFilter::And(Box::new(self), Box::new(other))
+    }
+
+    pub fn or(self, other: GroupFilter) -> GroupFilter {
+        GroupFilter::Or(Box::new(self), Box::new(other))
+    }
+
+    /// `not` and `ne` are advanced queries on groups as on users (contract §6.4).
+    pub fn needs_advanced_query(&self) -> bool {
+        match self {
+            GroupFilter::And(a, b) | GroupFilter::Or(a, b) => a.needs_advanced_query() || b.needs_advanced_query(),
+            GroupFilter::Not(_) | GroupFilter::Compare { op: CompareOp::Ne, .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// One page request against the group store; groups are listed in id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupQuery {
+    pub filter: Option<GroupFilter>,
+    /// Page size, already clamped to Graph's limits.
+    pub top: u32,
+    /// Opaque continuation from the previous page.
+    pub after: Option<String>,
+}

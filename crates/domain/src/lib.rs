@@ -7,6 +7,7 @@ pub mod audit;
 pub mod email;
 pub mod error;
 pub mod filter;
+pub mod group;
 pub mod ids;
 pub mod invitation;
 pub mod permissions;
@@ -16,6 +17,7 @@ pub mod upn;
 pub mod user;
 
 pub use email::EmailAddress;
+pub use group::Group;
 pub use error::DomainError;
 pub use ids::ObjectId;
 pub use tenant::Tenant;
