@@ -191,6 +191,9 @@ pub enum UserFilter {
         op: CompareOp,
         count: u32,
     },
+    /// `$search="displayName:wa"`: some word of the property starts with the term (Graph's
+    /// tokenized search). Produced by `$search`, never by `$filter`.
+    Search { field: UserField, term: String },
 }
 
 impl UserFilter {
@@ -214,18 +217,21 @@ impl UserFilter {
         }
     }
 
-    /// Operators Graph serves only as advanced queries (`ConsistencyLevel: eventual` and `$count=true`, contract §6.4).
+    /// The first operator Graph serves only as an advanced query (`ConsistencyLevel: eventual`
+    /// and `$count=true`, contract §6.4), named as Graph's refusal names it.
+    pub fn advanced_operator(&self) -> Option<&'static str> {
+        match self {
+            UserFilter::And(a, b) | UserFilter::Or(a, b) => a.advanced_operator().or_else(|| b.advanced_operator()),
+            UserFilter::Not(_) => Some("not"),
+            UserFilter::EndsWith { .. } | UserFilter::AnyString { predicate: StringPredicate::EndsWith(_), .. } => Some("endsWith"),
+            UserFilter::CollectionCount { .. } => Some("$count"),
+            UserFilter::Compare { op: CompareOp::Ne, .. } => Some("ne"),
+            _ => None,
+        }
+    }
+
     pub fn needs_advanced_query(&self) -> bool {
-        self.any_node(&|node| {
-            matches!(
-                node,
-                UserFilter::Not(_)
-                    | UserFilter::EndsWith { .. }
-                    | UserFilter::CollectionCount { .. }
-                    | UserFilter::Compare { op: CompareOp::Ne, .. }
-                    | UserFilter::AnyString { predicate: StringPredicate::EndsWith(_), .. }
-            )
-        })
+        self.advanced_operator().is_some()
     }
 }
 

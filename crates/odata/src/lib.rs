@@ -7,11 +7,13 @@ mod filter;
 mod percent;
 mod properties;
 mod query;
+mod search;
 
 pub use error::ODataError;
 pub use filter::{format_user_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
 pub use percent::decode_path_segment;
 pub use properties::{canonical_user_property, USER_PROPERTIES};
+pub use search::parse_user_search;
 pub use query::{
     parse_query_options, parse_user_list_options, parse_user_orderby, parse_user_select, QueryOptions, UserListOptions, MAX_PAGE_SIZE,
 };

@@ -178,6 +178,26 @@ fn affix(sql: &mut SqlBuilder, field: UserField, affix: Affix<'_>) -> StoreResul
     Ok(column.null_safe(CompareOp::Eq, format!("{left} LIKE {right} ESCAPE '\\'")))
 }
 
+/// Characters Graph's search tokenizer splits words at (`$search` on displayName and mail).
+const WORD_SEPARATORS: [&str; 5] = [" ", ".", "-", "@", "\\_"];
+
+/// `$search`: the property starts with the term, or a word inside it does.
+fn word_prefix(sql: &mut SqlBuilder, field: UserField, term: &str) -> StoreResult<String> {
+    let column = column(field);
+    if !matches!(column, Column::Text { .. }) {
+        return Err(unsupported(field, "$search applies to text"));
+    }
+    let escaped = like_escaped(term);
+    let patterns = std::iter::once(format!("{escaped}%")).chain(WORD_SEPARATORS.iter().map(|separator| format!("%{separator}{escaped}%")));
+    let alternatives: Vec<String> = patterns
+        .map(|pattern| {
+            let (left, right) = column.folded_operands(sql, &pattern);
+            format!("{left} LIKE {right} ESCAPE '\\'")
+        })
+        .collect();
+    Ok(column.null_safe(CompareOp::Eq, format!("({})", alternatives.join(" OR "))))
+}
+
 struct SideTable {
     table: &'static str,
     /// The folded column `any()` predicates compare.
@@ -242,6 +262,7 @@ pub(crate) fn filter_sql(sql: &mut SqlBuilder, filter: &UserFilter) -> StoreResu
         UserFilter::EndsWith { field, suffix } => affix(sql, *field, Affix::Suffix(suffix))?,
         UserFilter::AnyString { collection, predicate } => any_string(sql, *collection, predicate),
         UserFilter::AnyIdentity(predicate) => any_identity(sql, predicate),
+        UserFilter::Search { field, term } => word_prefix(sql, *field, term)?,
         UserFilter::CollectionCount { collection, op, count } => {
             let side = side_table(*collection);
             format!("((SELECT COUNT(*) {}) {} {})", rows_of_user(side.table), operator(*op), sql.bind(i64::from(*count)))

@@ -62,6 +62,8 @@ fn write_filter(out: &mut String, filter: &UserFilter) {
                 predicate.equals.iter().map(|(field, value)| format!("c/{} eq {}", identity_field_name(*field), quote(value))).collect();
             out.push_str(&format!("identities/any(c:{})", clauses.join(" and ")));
         }
+        // Not expressible in `$filter`; printed in `$search`'s own clause syntax.
+        UserFilter::Search { field, term } => out.push_str(&format!("\"{}:{}\"", field.graph_name(), term)),
         UserFilter::CollectionCount { collection, op, count } => {
             out.push_str(&format!("{}/$count {} {count}", collection.graph_name(), op_text(*op)));
         }

@@ -144,3 +144,83 @@ both_engines! {
         assert_eq!(response.text().await.unwrap(), "4");
     }
 }
+
+async fn eventual_ids(server: &TestServer, query: &str) -> (StatusCode, Value) {
+    let response = server
+        .http
+        .get(server.url(&format!("/v1.0/users?{query}")))
+        .bearer_auth(&server.token)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+fn id_set(body: &Value) -> HashSet<String> {
+    body["value"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().to_string()).collect()
+}
+
+both_engines! {
+    async fn search_matches_word_prefixes_with_the_header(server: TestServer) {
+        let ids = directory(&server).await;
+        let (anna, ben, zed) = (&ids[0], &ids[1], &ids[3]);
+        let (status, body) = server.get("/v1.0/users?$search=%22displayName:an%22").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_graph_error(&body, "Request_UnsupportedQuery", "ConsistencyLevel: eventual");
+        for (query, expected) in [
+            ("$search=%22displayName:an%22", set(&[anna])),
+            ("$search=%22displayName:member%22", set(&[zed])),
+            ("$search=%22mail:beta%22", set(&[ben])),
+            ("$search=%22displayName:an%22%20OR%20%22mail:beta%22", set(&[anna, ben])),
+            ("$search=%22displayName:zed%20member%22", set(&[zed])),
+            ("$search=%22displayName:zed%22%20AND%20%22displayName:nobody%22", HashSet::new()),
+            ("$search=%22displayName:an%22&$filter=userType%20eq%20%27Member%27", HashSet::new()),
+        ] {
+            let (status, body) = eventual_ids(&server, query).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert_eq!(id_set(&body), expected, "{query}");
+        }
+        let (status, body) = eventual_ids(&server, "$search=displayName:an").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_graph_error(&body, "BadRequest", "$search");
+        let (status, body) = eventual_ids(&server, "$search=%22city:paris%22").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_graph_error(&body, "Request_UnsupportedQuery", "city");
+    }
+
+    async fn advanced_refusals_name_the_operator(server: TestServer) {
+        for (query, operator) in [("$filter=endsWith(mail,'x')", "endsWith"), ("$filter=mail%20ne%20null", "ne"), ("$filter=not(userType%20eq%20%27Guest%27)", "not"), ("$filter=otherMails/$count%20eq%200", "$count")] {
+            let (status, body) = server.get(&format!("/v1.0/users?{query}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_graph_error(&body, "Request_UnsupportedQuery", &format!("Operator '{operator}' is not supported because the required parameters might be missing."));
+        }
+        // With the header and $count=true each works.
+        let ids = directory(&server).await;
+        let (status, body) = eventual_ids(&server, "$filter=otherMails/$count%20eq%200&$count=true").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["@odata.count"], 3);
+        assert!(!id_set(&body).contains(&ids[0]), "anna has otherMails");
+        let (status, body) = eventual_ids(&server, "$filter=userType%20eq%20%27Guest%27&$orderby=displayName%20desc&$count=true&$select=id,displayName").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let names: Vec<&str> = body["value"].as_array().unwrap().iter().map(|u| u["displayName"].as_str().unwrap()).collect();
+        assert_eq!(names, ["o'hara", "ben", "anna"]);
+    }
+
+    async fn orderby_sorts_and_pages_in_order(server: TestServer) {
+        for name in ["delta", "alpha", "charlie", "bravo", "echo"] {
+            let (status, _) = server.post("/v1.0/invitations", json!({"invitedUserEmailAddress": format!("{name}@example.com"), "inviteRedirectUrl": "https://x.example", "invitedUserDisplayName": name})).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let mut names = vec![];
+        let mut next = Some(server.url("/v1.0/users?$orderby=displayName&$top=2&$select=displayName"));
+        while let Some(url) = next {
+            let body: Value = server.http.get(&url).bearer_auth(&server.token).send().await.unwrap().json().await.unwrap();
+            names.extend(body["value"].as_array().unwrap().iter().map(|u| u["displayName"].as_str().unwrap().to_string()));
+            next = body["@odata.nextLink"].as_str().map(str::to_string);
+        }
+        assert_eq!(names, ["alpha", "bravo", "charlie", "delta", "echo"]);
+        let (status, body) = server.get("/v1.0/users?$orderby=createdDateTime").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "createdDateTime is an advanced sort: {body}");
+    }
+}

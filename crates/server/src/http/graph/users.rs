@@ -4,10 +4,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use guestlist_domain::filter::UserQuery;
+use guestlist_domain::filter::{UserField, UserFilter, UserQuery};
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::user::UserType;
-use guestlist_odata::{decode_path_segment, parse_user_list_options, UserListOptions};
+use guestlist_odata::{decode_path_segment, parse_user_list_options, parse_user_search, UserListOptions};
 use guestlist_store::UserKey;
 use serde_json::{json, Map, Value};
 
@@ -31,13 +31,9 @@ pub async fn list(
     let raw = raw.unwrap_or_default();
     let options = parse_user_list_options(&raw)?;
     let eventual = is_eventual(&headers);
-    check_query_shape(&options, eventual)?;
-    let query = UserQuery {
-        filter: options.filter.clone(),
-        order: options.orderby,
-        top: options.top.unwrap_or(DEFAULT_PAGE_SIZE),
-        after: options.skiptoken.clone(),
-    };
+    let filter = effective_filter(&options, eventual)?;
+    let query =
+        UserQuery { filter, order: options.orderby, top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken.clone() };
     let page = state.services.users(&caller, &query).await?;
     let origin = &state.services.public_origin;
     let select = options.select.as_deref();
@@ -68,8 +64,11 @@ pub async fn count(
     if !is_eventual(&headers) {
         return Err(ApiError::bad_request("$count is not currently supported."));
     }
-    let options = parse_user_list_options(&raw.unwrap_or_default())?;
-    let total = state.services.count_users(&caller, options.filter.as_ref()).await?;
+    let mut options = parse_user_list_options(&raw.unwrap_or_default())?;
+    // The `$count` segment is itself the count an advanced query asks for.
+    options.count = true;
+    let filter = effective_filter(&options, true)?;
+    let total = state.services.count_users(&caller, filter.as_ref()).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")], total.to_string()).into_response())
 }
 
@@ -166,36 +165,46 @@ fn is_eventual(headers: &HeaderMap) -> bool {
     headers.get("consistencylevel").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
 }
 
-/// Advanced-query-only shapes need `ConsistencyLevel: eventual` and `$count=true` (contract §6.4).
-fn check_query_shape(options: &UserListOptions, eventual: bool) -> Result<(), ApiError> {
-    if options.search.is_some() {
-        if !eventual {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "Request_UnsupportedQuery",
-                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
-            ));
-        }
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", "$search is not supported by guestlist yet."));
-    }
+/// Advanced-query-only shapes need `ConsistencyLevel: eventual` and `$count=true`; `$search`
+/// needs the header (contract §6.4). Returns the filter the store runs: `$filter` and `$search` together.
+fn effective_filter(options: &UserListOptions, eventual: bool) -> Result<Option<UserFilter>, ApiError> {
+    let unsupported = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", message);
     if options.expand.is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Request_UnsupportedQuery",
-            "$expand is not supported on this resource by guestlist yet.",
-        ));
+        return Err(unsupported("$expand is not supported on this resource by guestlist yet.".into()));
     }
-    let advanced = options.filter.as_ref().is_some_and(|f| f.needs_advanced_query())
-        || (options.filter.is_some() && options.orderby.is_some())
-        || options.orderby.is_some_and(|o| o.field == guestlist_domain::filter::UserField::CreatedDateTime);
-    if advanced && !(eventual && options.count) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Request_UnsupportedQuery",
-            "Operator is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information",
-        ));
+    let advanced = options
+        .filter
+        .as_ref()
+        .and_then(UserFilter::advanced_operator)
+        .map(|op| format!("Operator '{op}' is not supported"))
+        .or_else(|| {
+            (options.filter.is_some() && options.orderby.is_some()).then(|| "Sorting a filtered query is not supported".to_string())
+        })
+        .or_else(|| {
+            options
+                .orderby
+                .is_some_and(|o| o.field == UserField::CreatedDateTime)
+                .then(|| "Sorting by 'createdDateTime' is not supported".to_string())
+        });
+    if let Some(what) = advanced {
+        if !(eventual && options.count) {
+            return Err(unsupported(format!(
+                "{what} because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information"
+            )));
+        }
     }
-    Ok(())
+    let search = match &options.search {
+        None => None,
+        Some(_) if !eventual => return Err(unsupported(
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'"
+                .into(),
+        )),
+        Some(text) => Some(parse_user_search(text)?),
+    };
+    Ok(match (options.filter.clone(), search) {
+        (Some(filter), Some(search)) => Some(filter.and(search)),
+        (filter, search) => filter.or(search),
+    })
 }
 
 /// The next page's link: the same query with `$skiptoken` replaced.
