@@ -4,13 +4,17 @@
 
 mod error;
 mod filter;
+mod group;
 mod percent;
 mod properties;
 mod query;
 mod search;
 
 pub use error::ODataError;
-pub use filter::{format_user_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
+pub use filter::{format_user_filter, parse_group_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
+pub use group::{
+    canonical_group_property, parse_group_list_options, parse_member_list_options, GroupListOptions, MemberListOptions, GROUP_PROPERTIES,
+};
 pub use percent::decode_path_segment;
 pub use properties::{canonical_user_property, USER_PROPERTIES};
 pub use search::parse_user_search;

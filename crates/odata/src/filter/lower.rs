@@ -59,7 +59,7 @@ enum Target {
     Count(StringCollection),
 }
 
-fn path_name(segments: &[String]) -> String {
+pub(super) fn path_name(segments: &[String]) -> String {
     segments.join("/")
 }
 
@@ -125,7 +125,16 @@ fn is_equality(op: CompareOp) -> bool {
 
 /// Checks one literal against a field under `op` (`None` for `in`) and returns the typed value.
 fn typed_literal(field: UserField, op: Option<CompareOp>, lit: Lit) -> Result<Literal, ODataError> {
-    let kind = field.kind();
+    typed_value(field.kind(), op, lit, || ODataError::unsupported_property(field.graph_name()))
+}
+
+/// [`typed_literal`] for a property of any resource: `unsupported` names the property when Graph refuses the shape.
+pub(super) fn typed_value(
+    kind: FieldKind,
+    op: Option<CompareOp>,
+    lit: Lit,
+    unsupported: impl Fn() -> ODataError,
+) -> Result<Literal, ODataError> {
     let operator = op.map(operator_kind).unwrap_or("In");
     let equality = op.is_none_or(is_equality);
     match (kind, lit) {
@@ -140,9 +149,7 @@ fn typed_literal(field: UserField, op: Option<CompareOp>, lit: Lit) -> Result<Li
         (FieldKind::Boolean, Lit::Boolean(b)) if equality => Ok(Literal::Boolean(b)),
         (FieldKind::DateTime, Lit::DateTime(d)) => Ok(Literal::DateTime(d)),
         (FieldKind::String | FieldKind::DateTime, Lit::Null) if op.is_some() && equality => Ok(Literal::Null),
-        (FieldKind::Guid, Lit::String(_)) | (FieldKind::Boolean, Lit::Boolean(_)) | (_, Lit::Null) => {
-            Err(ODataError::unsupported_property(field.graph_name()))
-        }
+        (FieldKind::Guid, Lit::String(_)) | (FieldKind::Boolean, Lit::Boolean(_)) | (_, Lit::Null) => Err(unsupported()),
         (kind, lit) => Err(incompatible(edm_type(kind), literal_edm_type(&lit), operator)),
     }
 }
@@ -190,12 +197,12 @@ fn in_list(left: Operand, values: Vec<Operand>) -> Result<UserFilter, ODataError
     Ok(UserFilter::In { field, values })
 }
 
-enum TextFunction {
+pub(super) enum TextFunction {
     StartsWith,
     EndsWith,
 }
 
-fn text_function(name: &str) -> Result<TextFunction, ODataError> {
+pub(super) fn text_function(name: &str) -> Result<TextFunction, ODataError> {
     if name.eq_ignore_ascii_case("startswith") {
         Ok(TextFunction::StartsWith)
     } else if name.eq_ignore_ascii_case("endswith") {
@@ -234,7 +241,7 @@ const BUILT_IN_FUNCTIONS: &[&str] = &[
     "matchespattern",
 ];
 
-fn no_signature(name: &str) -> ODataError {
+pub(super) fn no_signature(name: &str) -> ODataError {
     ODataError::BadRequest(format!(
         "Invalid filter clause: No function signature for the function with name '{name}' matches the specified arguments. The function signatures considered are: {name}(Edm.String Nullable=true, Edm.String Nullable=true)."
     ))
@@ -286,7 +293,7 @@ fn is_var(operand: &Operand, var: &str) -> bool {
 }
 
 /// The body of `otherMails/any(x: ...)`: one predicate on `x`.
-fn string_predicate(var: &str, body: Expr) -> Option<StringPredicate> {
+pub(super) fn string_predicate(var: &str, body: Expr) -> Option<StringPredicate> {
     match body {
         Expr::Compare { left, op, right: Operand::Literal(Lit::String(s)) } if is_var(&left, var) => Some(StringPredicate::Compare(op, s)),
         Expr::In { left, values } if is_var(&left, var) => values

@@ -1,11 +1,12 @@
 //! `$filter` on `/users`: nom parses the text into an untyped tree (`syntax`), which is then checked against the user's
 //! properties and types into `UserFilter` (`lower`). `format_user_filter` prints a tree back as `$filter` text.
 
+mod group;
 mod lower;
 mod print;
 mod syntax;
 
-use guestlist_domain::filter::UserFilter;
+use guestlist_domain::filter::{GroupFilter, UserFilter};
 
 pub use lower::MAX_CLAUSES;
 pub use print::format_user_filter;
@@ -17,6 +18,12 @@ use crate::ODataError;
 pub fn parse_user_filter(text: &str) -> Result<UserFilter, ODataError> {
     let expr = syntax::parse(text).map_err(|(offset, reason)| syntax_error(text, offset, reason))?;
     lower::lower(expr)
+}
+
+/// Parses `$filter` on `/groups` (already percent-decoded) into the typed group filter tree.
+pub fn parse_group_filter(text: &str) -> Result<GroupFilter, ODataError> {
+    let expr = syntax::parse(text).map_err(|(offset, reason)| syntax_error(text, offset, reason))?;
+    group::lower_group(expr)
 }
 
 /// Graph passes ODataLib's lexer message through: `Syntax error at position 11 in 'userType eq'.` (positions count characters).
