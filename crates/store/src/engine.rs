@@ -141,6 +141,20 @@ macro_rules! impl_store {
                 }
             }
 
+            impl $store {
+                /// Runs one statement that must change a row, then the audit statements, in one
+                /// transaction; `NotFound` (and nothing written) when the statement changed none.
+                async fn change_one_audited(&self, sql: &'static str, values: Vec<SqlValue>, audit: &[AuditRecord]) -> StoreResult<()> {
+                    let audit = schema::audit_statements(audit)?;
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    if execute(&mut transaction, sql, values).await? == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    execute_all(&mut transaction, audit).await?;
+                    transaction.commit().await.map_err($map_error)
+                }
+            }
+
             #[async_trait::async_trait]
             impl Store for $store {
                 fn engine(&self) -> $crate::Engine {
@@ -244,6 +258,92 @@ macro_rules! impl_store {
 
                 async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>> {
                     all(self.read(&schema::AUDIT_NEWEST, vec![tenant.into(), i64::from(limit).into()]).await?, schema::audit_from_row)
+                }
+
+                async fn group(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::Group>> {
+                    one(self.read(&$crate::groups::GROUP_BY_ID, vec![tenant.into(), id.into()]).await?, $crate::groups::group_from_row)
+                }
+
+                async fn list_groups(
+                    &self,
+                    tenant: TenantId,
+                    query: &guestlist_domain::filter::GroupQuery,
+                ) -> StoreResult<$crate::GroupPage> {
+                    let sql = $crate::groups::list_groups_sql(tenant, query)?;
+                    let groups = all(self.read(&sql.sql, sql.values).await?, $crate::groups::group_from_row)?;
+                    Ok($crate::groups::group_page(groups, query.top))
+                }
+
+                async fn write_group(&self, write: &$crate::GroupWrite, audit: &[AuditRecord]) -> StoreResult<guestlist_domain::Group> {
+                    let plan = $crate::groups::plan_group_write(write)?;
+                    let audit = schema::audit_statements(audit)?;
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    let changed = execute(&mut transaction, plan.group_row.sql, plan.group_row.values).await?;
+                    if plan.is_update && changed == 0 {
+                        let group = write.group();
+                        let existing =
+                            fetch(&mut transaction, $crate::groups::GROUP_EXISTS, vec![group.id.into(), group.tenant_id.into()]).await?;
+                        return Err(if existing.is_empty() {
+                            StoreError::NotFound
+                        } else {
+                            StoreError::Conflict($crate::Conflict::StaleVersion)
+                        });
+                    }
+                    execute_all(&mut transaction, plan.follow_up).await?;
+                    execute_all(&mut transaction, audit).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(plan.stored)
+                }
+
+                async fn delete_group(&self, tenant: TenantId, group_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()> {
+                    self.change_one_audited($crate::groups::GROUP_DELETE, vec![tenant.into(), group_id.into()], audit).await
+                }
+
+                async fn add_group_member(
+                    &self,
+                    tenant: TenantId,
+                    group_id: ObjectId,
+                    member_id: ObjectId,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<()> {
+                    self.change_one_audited($crate::groups::MEMBER_INSERT, vec![tenant.into(), group_id.into(), member_id.into()], audit)
+                        .await
+                }
+
+                async fn remove_group_member(
+                    &self,
+                    tenant: TenantId,
+                    group_id: ObjectId,
+                    member_id: ObjectId,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<()> {
+                    self.change_one_audited($crate::groups::MEMBER_DELETE, vec![tenant.into(), group_id.into(), member_id.into()], audit)
+                        .await
+                }
+
+                async fn group_members(
+                    &self,
+                    tenant: TenantId,
+                    group_id: ObjectId,
+                    page: &$crate::PageRequest,
+                ) -> StoreResult<$crate::MemberPage> {
+                    let values = $crate::groups::relationship_values(tenant, group_id, page)?;
+                    let users = all(self.read(&$crate::groups::MEMBER_USERS, values.clone()).await?, schema::user_from_row)?;
+                    let groups = all(self.read(&$crate::groups::MEMBER_GROUPS, values).await?, $crate::groups::group_from_row)?;
+                    Ok($crate::groups::member_page(users, groups, page))
+                }
+
+                async fn member_of(
+                    &self,
+                    tenant: TenantId,
+                    member_id: ObjectId,
+                    transitive: bool,
+                    page: &$crate::PageRequest,
+                ) -> StoreResult<$crate::GroupPage> {
+                    let sql = if transitive { &$crate::groups::TRANSITIVE_MEMBER_OF } else { &$crate::groups::MEMBER_OF };
+                    let values = $crate::groups::relationship_values(tenant, member_id, page)?;
+                    let groups = all(self.read(sql, values).await?, $crate::groups::group_from_row)?;
+                    Ok($crate::groups::group_page(groups, page.top))
                 }
             }
         }

@@ -19,12 +19,14 @@ use std::sync::Arc;
 
 mod engine;
 mod error;
+mod groups;
 mod postgres;
 mod query;
 mod schema;
 mod sqlite;
 
 pub use error::{Conflict, StoreError};
+pub use groups::{GroupPage, GroupWrite, MemberPage, PageRequest};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -125,6 +127,32 @@ pub trait Store: Send + Sync + 'static {
 
     // Audit log, newest first.
     async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+
+    // Groups and memberships.
+    async fn group(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::Group>>;
+    /// One page of the tenant's groups that match the query's filter, in id order.
+    async fn list_groups(&self, tenant: TenantId, query: &guestlist_domain::filter::GroupQuery) -> StoreResult<GroupPage>;
+    /// Writes the group (and audit entries) in one transaction and returns it as stored, `version` advanced.
+    async fn write_group(&self, write: &GroupWrite, audit: &[AuditRecord]) -> StoreResult<guestlist_domain::Group>;
+    /// Deletes the group with the audit entries; its memberships, both as group and as member, go
+    /// by cascade. `NotFound` when there is no such group.
+    async fn delete_group(&self, tenant: TenantId, group_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()>;
+    /// Adds a user or a group of the tenant to a group, with the audit entries. `NotFound` when the
+    /// group or the member does not exist; `Conflict::Duplicate` when it is a member already.
+    async fn add_group_member(&self, tenant: TenantId, group_id: ObjectId, member_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()>;
+    /// Removes a direct member with the audit entries; `NotFound` when it is not one.
+    async fn remove_group_member(
+        &self,
+        tenant: TenantId,
+        group_id: ObjectId,
+        member_id: ObjectId,
+        audit: &[AuditRecord],
+    ) -> StoreResult<()>;
+    /// One page of a group's direct members, users and groups, in id order.
+    async fn group_members(&self, tenant: TenantId, group_id: ObjectId, page: &PageRequest) -> StoreResult<MemberPage>;
+    /// One page of the groups a user or group is a direct member of, or with `transitive` also a
+    /// member through nested groups (cycles end; the object itself is never listed), in id order.
+    async fn member_of(&self, tenant: TenantId, member_id: ObjectId, transitive: bool, page: &PageRequest) -> StoreResult<GroupPage>;
 }
 
 /// Opens the configured store and migrates it: PostgreSQL when `database_url` is a

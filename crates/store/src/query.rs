@@ -26,15 +26,15 @@ pub(crate) struct SqlBuilder {
 
 impl SqlBuilder {
     /// Binds a value and returns its placeholder.
-    fn bind(&mut self, value: impl Into<SqlValue>) -> String {
+    pub(crate) fn bind(&mut self, value: impl Into<SqlValue>) -> String {
         self.values.push(value.into());
         format!("${}", self.values.len())
     }
 }
 
-const NEVER: &str = "(1 = 0)";
+pub(crate) const NEVER: &str = "(1 = 0)";
 
-fn operator(op: CompareOp) -> &'static str {
+pub(crate) fn operator(op: CompareOp) -> &'static str {
     match op {
         CompareOp::Eq => "=",
         CompareOp::Ne => "<>",
@@ -144,7 +144,7 @@ fn compare(sql: &mut SqlBuilder, field: UserField, op: CompareOp, value: &Litera
 }
 
 /// `%`, `_` and the escape character itself match literally in a LIKE pattern.
-fn like_escaped(text: &str) -> String {
+pub(crate) fn like_escaped(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '\\' | '%' | '_') {

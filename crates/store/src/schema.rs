@@ -89,20 +89,20 @@ pub(crate) trait RowAccess {
     fn opt_time(&self, column: &str) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
-fn corrupt(column: &str, detail: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(column: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Database(format!("unreadable value in column {column}: {detail}"))
 }
 
-fn object_id(row: &impl RowAccess, column: &str) -> StoreResult<ObjectId> {
+pub(crate) fn object_id(row: &impl RowAccess, column: &str) -> StoreResult<ObjectId> {
     let text = row.text(column)?;
     ObjectId::parse(&text).map_err(|e| corrupt(column, e))
 }
 
-fn from_json<T: DeserializeOwned>(row: &impl RowAccess, column: &str) -> StoreResult<T> {
+pub(crate) fn from_json<T: DeserializeOwned>(row: &impl RowAccess, column: &str) -> StoreResult<T> {
     serde_json::from_str(&row.text(column)?).map_err(|e| corrupt(column, e))
 }
 
-fn to_json(value: &impl Serialize) -> StoreResult<String> {
+pub(crate) fn to_json(value: &impl Serialize) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Database(format!("cannot encode JSON column: {e}")))
 }
 
@@ -111,13 +111,13 @@ fn parsed<T>(row: &impl RowAccess, column: &str, parse: fn(&str) -> Option<T>) -
     parse(&text).ok_or_else(|| corrupt(column, format!("unknown value {text:?}")))
 }
 
-fn insert_statement(table: &str, columns: &[&str]) -> String {
+pub(crate) fn insert_statement(table: &str, columns: &[&str]) -> String {
     let placeholders: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
     format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), placeholders.join(", "))
 }
 
 /// `c = $N, ...` for the columns after the first `keys` ones, numbered by their position.
-fn set_list(columns: &[&str], keys: usize) -> String {
+pub(crate) fn set_list(columns: &[&str], keys: usize) -> String {
     columns.iter().enumerate().skip(keys).map(|(i, column)| format!("{column} = ${}", i + 1)).collect::<Vec<_>>().join(", ")
 }
 

@@ -862,3 +862,252 @@ async fn a_sqlite_file_keeps_its_data_across_connections() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+// ---- groups and memberships ----------------------------------------------------------------
+
+mod group_cases {
+    use super::*;
+    use guestlist_domain::filter::{GroupField, GroupFilter, GroupQuery};
+    use guestlist_domain::group::{DirectoryObject, Group, NewGroup};
+    use guestlist_store::{GroupWrite, PageRequest};
+
+    store_tests!(
+        group_round_trip_update_and_stale_version,
+        group_mail_is_unique_in_a_tenant,
+        group_filters_and_pages,
+        memberships_add_remove_and_refusals,
+        transitive_member_of_survives_a_cycle,
+        deletions_cascade_to_memberships,
+        member_pages_mix_users_and_groups_in_id_order,
+    );
+
+    fn new_group(tenant: &Tenant, name: &str, unified: bool) -> Group {
+        let request = NewGroup {
+            display_name: Some(name.to_string()),
+            mail_nickname: Some(name.to_lowercase().replace(' ', "-")),
+            mail_enabled: Some(unified),
+            security_enabled: Some(!unified),
+            group_types: if unified { vec!["Unified".into()] } else { vec![] },
+            ..NewGroup::default()
+        };
+        Group::create(tenant.id, &tenant.initial_domain, request, at(3)).expect("valid group")
+    }
+
+    async fn create_group(store: &Arc<dyn Store>, group: Group) -> Group {
+        store.write_group(&GroupWrite::Create(group), &[]).await.expect("create group")
+    }
+
+    fn group_audit(tenant: TenantId, activity: &str, group: &Group) -> AuditRecord {
+        let mut record = audit(tenant, activity, &member(tenant, "x@contoso.onmicrosoft.com", "x"), at(4));
+        record.target_resources[0].id = group.id.to_string();
+        record.target_resources[0].resource_type = "Group".into();
+        record
+    }
+
+    fn first_page(top: u32) -> PageRequest {
+        PageRequest { top, after: None }
+    }
+
+    async fn member_of_names(store: &Arc<dyn Store>, tenant: TenantId, id: ObjectId, transitive: bool) -> BTreeSet<String> {
+        let page = store.member_of(tenant, id, transitive, &first_page(999)).await.expect("memberOf");
+        assert_eq!(page.next, None);
+        page.groups.into_iter().map(|g| g.display_name).collect()
+    }
+
+    fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn group_round_trip_update_and_stale_version(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let group = new_group(&tenant, "Partners", true);
+        let audit = group_audit(tenant.id, activity::ADD_GROUP, &group);
+        let stored = store.write_group(&GroupWrite::Create(group.clone()), &[audit]).await.unwrap();
+        assert_eq!(stored.version, 1);
+        assert_eq!(store.group(tenant.id, group.id).await.unwrap(), Some(stored.clone()));
+        assert_eq!(stored.group_types, vec!["Unified".to_string()]);
+        assert_eq!(store.audit_records(tenant.id, 10).await.unwrap()[0].activity_display_name, activity::ADD_GROUP);
+
+        let renamed = Group { display_name: "Partners EU".into(), description: Some("d".into()), ..stored.clone() };
+        let updated = store.write_group(&GroupWrite::Update(renamed), &[]).await.unwrap();
+        assert_eq!(updated.version, 2);
+        assert_eq!(store.group(tenant.id, group.id).await.unwrap(), Some(updated.clone()));
+        // A write based on version 1 loses and changes nothing.
+        let stale = Group { display_name: "Stale".into(), ..stored.clone() };
+        assert_eq!(conflict(store.write_group(&GroupWrite::Update(stale), &[]).await), Conflict::StaleVersion);
+        assert_eq!(store.group(tenant.id, group.id).await.unwrap().unwrap().display_name, "Partners EU");
+        let missing = Group { id: ObjectId::new_random(), ..updated };
+        assert!(matches!(store.write_group(&GroupWrite::Update(missing), &[]).await, Err(StoreError::NotFound)));
+        // Another tenant does not see it.
+        let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+        assert_eq!(store.group(other.id, group.id).await.unwrap(), None);
+    }
+
+    async fn group_mail_is_unique_in_a_tenant(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        create_group(&store, new_group(&tenant, "Partners", true)).await;
+        let audit = group_audit(tenant.id, activity::ADD_GROUP, &new_group(&tenant, "x", false));
+        let result = store.write_group(&GroupWrite::Create(new_group(&tenant, "PARTNERS", true)), &[audit]).await;
+        assert_eq!(conflict(result), Conflict::Duplicate);
+        // Nothing of the refused write stays, its audit entry included.
+        assert!(store.audit_records(tenant.id, 10).await.unwrap().is_empty());
+        // Security groups have no mail, so their nicknames may repeat.
+        create_group(&store, new_group(&tenant, "Readers", false)).await;
+        create_group(&store, new_group(&tenant, "Readers", false)).await;
+    }
+
+    async fn group_filters_and_pages(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        for name in ["Alpha", "Alpine", "Beta", "O'Brien 50%"] {
+            create_group(&store, new_group(&tenant, name, false)).await;
+        }
+        create_group(&store, new_group(&tenant, "Unified One", true)).await;
+        let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+        create_group(&store, new_group(&other, "Alpha", false)).await;
+
+        let select = |filter: GroupFilter| {
+            let store = store.clone();
+            async move {
+                let query = GroupQuery { filter: Some(filter), top: 999, after: None };
+                let page = store.list_groups(tenant.id, &query).await.expect("list groups");
+                page.groups.into_iter().map(|g| g.display_name).collect::<BTreeSet<_>>()
+            }
+        };
+        let text = |s: &str| Literal::String(s.to_string());
+        assert_eq!(select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "alp".into() }).await, names(&["Alpha", "Alpine"]));
+        assert_eq!(select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "O'Brien 5".into() }).await, names(&["O'Brien 50%"]));
+        assert_eq!(select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "_".into() }).await, names(&[]));
+        assert_eq!(
+            select(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: text("UNIFIED-ONE@contoso.onmicrosoft.com") }).await,
+            names(&["Unified One"])
+        );
+        assert_eq!(
+            select(GroupFilter::AnyGroupType(StringPredicate::Compare(CompareOp::Eq, "unified".into()))).await,
+            names(&["Unified One"])
+        );
+        assert_eq!(
+            select(GroupFilter::Compare { field: GroupField::SecurityEnabled, op: CompareOp::Eq, value: Literal::Boolean(true) }).await,
+            names(&["Alpha", "Alpine", "Beta", "O'Brien 50%"])
+        );
+        assert_eq!(
+            select(GroupFilter::In { field: GroupField::MailNickname, values: vec![text("beta"), text("alpha")] }).await,
+            names(&["Alpha", "Beta"])
+        );
+        assert_eq!(select(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: Literal::Null }).await.len(), 4);
+        assert_eq!(
+            select(GroupFilter::Not(Box::new(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: text("x@y") }))).await.len(),
+            5
+        );
+
+        // Pages of two, in id order, cover every group of the tenant exactly once.
+        let mut seen = Vec::new();
+        let mut query = GroupQuery { filter: None, top: 2, after: None };
+        loop {
+            let page = store.list_groups(tenant.id, &query).await.unwrap();
+            assert!(page.groups.len() <= 2);
+            seen.extend(page.groups.iter().map(|g| g.id.to_string()));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen, sorted);
+        assert_eq!(seen.len(), 5);
+        let bad = GroupQuery { filter: None, top: 2, after: Some("not-a-token".into()) };
+        assert!(matches!(store.list_groups(tenant.id, &bad).await, Err(StoreError::InvalidQuery(_))));
+    }
+
+    async fn memberships_add_remove_and_refusals(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let guest = create(&store, guest(&tenant, "alice@example.com")).await;
+        let group = create_group(&store, new_group(&tenant, "Partners", false)).await;
+        let audit_of = |name| group_audit(tenant.id, name, &group);
+
+        store.add_group_member(tenant.id, group.id, guest.id, &[audit_of(activity::ADD_MEMBER_TO_GROUP)]).await.unwrap();
+        assert_eq!(member_of_names(&store, tenant.id, guest.id, false).await, names(&["Partners"]));
+        let duplicate = store.add_group_member(tenant.id, group.id, guest.id, &[audit_of(activity::ADD_MEMBER_TO_GROUP)]).await;
+        assert_eq!(conflict(duplicate), Conflict::Duplicate);
+        let unknown = ObjectId::new_random();
+        assert!(matches!(store.add_group_member(tenant.id, group.id, unknown, &[]).await, Err(StoreError::NotFound)));
+        assert!(matches!(store.add_group_member(tenant.id, unknown, guest.id, &[]).await, Err(StoreError::NotFound)));
+        // A user of another tenant can't join.
+        let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+        let stranger = create(&store, member(other.id, "bob@fabrikam.onmicrosoft.com", "Bob")).await;
+        assert!(matches!(store.add_group_member(tenant.id, group.id, stranger.id, &[]).await, Err(StoreError::NotFound)));
+        let activities: Vec<String> = store.audit_records(tenant.id, 10).await.unwrap().into_iter().map(|r| r.activity_display_name).collect();
+        assert_eq!(activities, vec![activity::ADD_MEMBER_TO_GROUP.to_string()], "refused writes leave no audit entry");
+
+        store.remove_group_member(tenant.id, group.id, guest.id, &[audit_of(activity::REMOVE_MEMBER_FROM_GROUP)]).await.unwrap();
+        assert!(member_of_names(&store, tenant.id, guest.id, false).await.is_empty());
+        assert!(matches!(store.remove_group_member(tenant.id, group.id, guest.id, &[]).await, Err(StoreError::NotFound)));
+        assert_eq!(store.audit_records(tenant.id, 10).await.unwrap().len(), 2);
+    }
+
+    async fn transitive_member_of_survives_a_cycle(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let guest = create(&store, guest(&tenant, "alice@example.com")).await;
+        let inner = create_group(&store, new_group(&tenant, "Inner", false)).await;
+        let outer = create_group(&store, new_group(&tenant, "Outer", false)).await;
+        let top = create_group(&store, new_group(&tenant, "Top", false)).await;
+        for (group, member) in [(inner.id, guest.id), (outer.id, inner.id), (top.id, outer.id), (inner.id, top.id)] {
+            store.add_group_member(tenant.id, group, member, &[]).await.unwrap();
+        }
+        assert_eq!(member_of_names(&store, tenant.id, guest.id, false).await, names(&["Inner"]));
+        assert_eq!(member_of_names(&store, tenant.id, guest.id, true).await, names(&["Inner", "Outer", "Top"]));
+        // Inner -> Outer -> Top -> Inner: a group is never listed as its own ancestor.
+        assert_eq!(member_of_names(&store, tenant.id, inner.id, true).await, names(&["Outer", "Top"]));
+        assert_eq!(member_of_names(&store, tenant.id, top.id, false).await, names(&["Inner"]));
+    }
+
+    async fn deletions_cascade_to_memberships(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let guest = create(&store, guest(&tenant, "alice@example.com")).await;
+        let inner = create_group(&store, new_group(&tenant, "Inner", false)).await;
+        let outer = create_group(&store, new_group(&tenant, "Outer", true)).await;
+        store.add_group_member(tenant.id, inner.id, guest.id, &[]).await.unwrap();
+        store.add_group_member(tenant.id, outer.id, inner.id, &[]).await.unwrap();
+
+        store.delete_group(tenant.id, inner.id, &[group_audit(tenant.id, activity::DELETE_GROUP, &inner)]).await.unwrap();
+        assert_eq!(store.group(tenant.id, inner.id).await.unwrap(), None);
+        assert!(member_of_names(&store, tenant.id, guest.id, true).await.is_empty());
+        assert!(store.group_members(tenant.id, outer.id, &first_page(10)).await.unwrap().members.is_empty());
+        assert!(matches!(store.delete_group(tenant.id, inner.id, &[]).await, Err(StoreError::NotFound)));
+        assert_eq!(store.audit_records(tenant.id, 10).await.unwrap().len(), 1);
+    }
+
+    async fn member_pages_mix_users_and_groups_in_id_order(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let parent = create_group(&store, new_group(&tenant, "Parent", false)).await;
+        let mut expected = Vec::new();
+        for i in 0..3 {
+            let user = create(&store, guest(&tenant, &format!("u{i}@example.com"))).await;
+            let group = create_group(&store, new_group(&tenant, &format!("Child {i}"), false)).await;
+            store.add_group_member(tenant.id, parent.id, user.id, &[]).await.unwrap();
+            store.add_group_member(tenant.id, parent.id, group.id, &[]).await.unwrap();
+            expected.extend([user.id.to_string(), group.id.to_string()]);
+        }
+        expected.sort();
+        let mut seen = Vec::new();
+        let mut kinds = (0, 0);
+        let mut page = first_page(4);
+        loop {
+            let result = store.group_members(tenant.id, parent.id, &page).await.unwrap();
+            assert!(result.members.len() <= 4);
+            for member in &result.members {
+                match member {
+                    DirectoryObject::User(_) => kinds.0 += 1,
+                    DirectoryObject::Group(_) => kinds.1 += 1,
+                }
+                seen.push(member.id().to_string());
+            }
+            match result.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected);
+        assert_eq!(kinds, (3, 3));
+    }
+}
