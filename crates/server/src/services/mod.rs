@@ -2,6 +2,7 @@
 //! what, apply the domain rules, and never know about HTTP.
 
 mod error;
+pub mod groups;
 pub mod invitations;
 pub mod tenants;
 pub mod tokens;

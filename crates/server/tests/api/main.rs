@@ -7,6 +7,7 @@ mod harness;
 mod auth;
 mod cli;
 mod errors;
+mod groups;
 mod invitations;
 mod queries;
 mod reset;

@@ -97,3 +97,49 @@ both_engines! {
         }
     }
 }
+
+both_engines! {
+    async fn group_routes_return_schema_conformant_entities(server: TestServer) {
+        let schema = Schema::load();
+        let guest = server.invite("sam@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+        let (_, unified) = server.post("/v1.0/groups", json!({"displayName": "Team", "description": "d", "mailNickname": "team",
+            "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]})).await;
+        schema.assert_fits("group", &unified, "POST /groups");
+        let (_, security) = server.post("/v1.0/groups", json!({"displayName": "Readers", "mailNickname": "readers", "mailEnabled": false, "securityEnabled": true})).await;
+        schema.assert_fits("group", &security, "POST /groups (security)");
+        let (team, readers) = (unified["id"].as_str().unwrap(), security["id"].as_str().unwrap());
+        for member in [guest.as_str(), readers] {
+            let (status, _) = server.post(&format!("/v1.0/groups/{team}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}")})).await;
+            assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+        }
+        let every = guestlist_odata::GROUP_PROPERTIES.join(",");
+        for path in [format!("/v1.0/groups/{team}"), format!("/beta/groups/{readers}?$select={every}")] {
+            let (_, group) = server.get(&path).await;
+            schema.assert_fits("group", &group, &path);
+        }
+        for path in ["/v1.0/groups".to_string(), format!("/v1.0/groups?$select={every}")] {
+            let (_, list) = server.get(&path).await;
+            assert_eq!(list["value"].as_array().unwrap().len(), 2);
+            for group in list["value"].as_array().unwrap() {
+                schema.assert_fits("group", group, &path);
+            }
+        }
+        let user_and_group_select = "id,displayName,mail,groupTypes,userPrincipalName,otherMails,proxyAddresses";
+        for path in [
+            format!("/v1.0/groups/{team}/members"),
+            format!("/v1.0/groups/{team}/members?$select={user_and_group_select}"),
+            format!("/v1.0/users/{guest}/memberOf"),
+            format!("/v1.0/users/{guest}/transitiveMemberOf"),
+            format!("/v1.0/groups/{readers}/memberOf"),
+            format!("/v1.0/groups/{readers}/transitiveMemberOf?$select={user_and_group_select}"),
+        ] {
+            let (_, list) = server.get(&path).await;
+            let items = list["value"].as_array().unwrap_or_else(|| panic!("{path}: {list}"));
+            assert!(!items.is_empty(), "{path}");
+            for item in items {
+                let type_name = item["@odata.type"].as_str().unwrap().trim_start_matches("#microsoft.graph.");
+                schema.assert_fits(type_name, item, &path);
+            }
+        }
+    }
+}

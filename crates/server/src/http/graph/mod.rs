@@ -1,5 +1,6 @@
 //! Microsoft Graph routes, served under `/v1.0` and `/beta`.
 
+pub mod groups;
 pub mod invitations;
 pub mod users;
 pub mod wire;
@@ -52,6 +53,15 @@ pub fn router(version: GraphVersion) -> Router<AppState> {
         .route("/users", get(users::list).post(users::create))
         .route("/users/$count", get(users::count))
         .route("/users/{id}", get(users::get).patch(users::update))
+        .route("/users/{id}/memberOf", get(groups::user_member_of))
+        .route("/users/{id}/transitiveMemberOf", get(groups::user_transitive_member_of))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route("/groups/{id}", get(groups::get).patch(groups::update).delete(groups::delete))
+        .route("/groups/{id}/members", get(groups::members))
+        .route("/groups/{id}/members/$ref", post(groups::add_member))
+        .route("/groups/{id}/members/{member}/$ref", axum::routing::delete(groups::remove_member))
+        .route("/groups/{id}/memberOf", get(groups::group_member_of))
+        .route("/groups/{id}/transitiveMemberOf", get(groups::group_transitive_member_of))
         .fallback(|uri: axum::http::Uri| async move { ApiError::unknown_segment(uri.path()) })
         .layer(axum::Extension(version))
 }

@@ -49,7 +49,7 @@ pub async fn list(
         body.insert("@odata.count".into(), json!(total));
     }
     if let Some(token) = &page.next {
-        body.insert("@odata.nextLink".into(), Value::String(next_link(origin, version, &raw, token)));
+        body.insert("@odata.nextLink".into(), Value::String(next_link(origin, version, "users", &raw, token)));
     }
     body.insert("value".into(), Value::Array(page.users.iter().map(|u| Value::Object(user_json(u, select))).collect()));
     Ok(graph_json(&Value::Object(body)).into_response())
@@ -147,7 +147,7 @@ pub async fn create(
 }
 
 /// `{id}` is a GUID or a userPrincipalName, percent-decoded (`%23EXT%23%40` from the SDKs).
-fn user_key(segment: &str) -> Result<UserKey, ApiError> {
+pub(crate) fn user_key(segment: &str) -> Result<UserKey, ApiError> {
     let decoded = decode_path_segment(segment)?;
     if decoded.contains('@') {
         return Ok(UserKey::UserPrincipalName(decoded));
@@ -208,7 +208,7 @@ fn effective_filter(options: &UserListOptions, eventual: bool) -> Result<Option<
 }
 
 /// The next page's link: the same query with `$skiptoken` replaced.
-fn next_link(origin: &str, version: GraphVersion, raw_query: &str, token: &str) -> String {
+pub(crate) fn next_link(origin: &str, version: GraphVersion, resource: &str, raw_query: &str, token: &str) -> String {
     let kept: Vec<&str> = raw_query
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -222,7 +222,7 @@ fn next_link(origin: &str, version: GraphVersion, raw_query: &str, token: &str) 
     if !query.is_empty() {
         query.push('&');
     }
-    format!("{origin}/{}/users?{query}$skiptoken={token}", version.as_str())
+    format!("{origin}/{}/{resource}?{query}$skiptoken={token}", version.as_str())
 }
 
 const READ_ONLY: [&str; 7] =
