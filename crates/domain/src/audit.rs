@@ -16,6 +16,28 @@ pub mod activity {
     pub const DELETE_GROUP: &str = "Delete group";
     pub const ADD_MEMBER_TO_GROUP: &str = "Add member to group";
     pub const REMOVE_MEMBER_FROM_GROUP: &str = "Remove member from group";
+    pub const DELETE_EXTERNAL_USER: &str = "Delete external user";
+    pub const DELETE_USER: &str = "Delete user";
+    pub const ADD_USER_SPONSOR: &str = "Add user sponsor";
+    pub const REMOVE_USER_SPONSOR: &str = "Remove user sponsor";
+}
+
+/// Graph writes `oldValue`/`newValue` as JSON arrays inside a string: `"[\"a@b.com\"]"`, `"[true]"`,
+/// `"[]"` for no value (directoryAudit samples, contract §7).
+pub fn graph_value(values: &[serde_json::Value]) -> String {
+    serde_json::Value::Array(values.to_vec()).to_string()
+}
+
+/// A text property's value in Graph's encoding; `None` is the empty array.
+pub fn graph_text(value: Option<&str>) -> String {
+    graph_value(&value.map(|text| serde_json::Value::String(text.to_string())).into_iter().collect::<Vec<_>>())
+}
+
+impl ModifiedProperty {
+    /// A change of a text property, both values in Graph's encoding.
+    pub fn text(display_name: &str, old: Option<&str>, new: Option<&str>) -> Self {
+        ModifiedProperty { display_name: display_name.to_string(), old_value: Some(graph_text(old)), new_value: Some(graph_text(new)) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +106,24 @@ impl AuditRecord {
             correlation_id,
             initiated_by,
             target_resources: vec![target],
+        }
+    }
+}
+
+impl Initiator {
+    /// The app id of an app initiator, for `initiatedBy/app/appId` filters.
+    pub fn app_id(&self) -> Option<&str> {
+        match self {
+            Initiator::App { app_id, .. } => Some(app_id),
+            Initiator::User { .. } => None,
+        }
+    }
+
+    /// The object id of a user initiator, for `initiatedBy/user/id` filters.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Initiator::User { id, .. } => Some(id),
+            Initiator::App { .. } => None,
         }
     }
 }

@@ -36,7 +36,12 @@ pub struct InvitationRequest {
     pub user_type: UserType,
     pub reset_redemption: bool,
     pub invited_user_id: Option<ObjectId>,
+    /// `invitedUserSponsors`: users responsible for the guest, without duplicates (contract §1.2).
+    pub sponsors: Vec<ObjectId>,
 }
+
+/// A guest has at most this many sponsors (contract §1.2).
+pub const MAX_SPONSORS: usize = 5;
 
 pub const MAX_CUSTOM_MESSAGE: usize = 10_000;
 pub const MAX_REDIRECT_URL: usize = 2_048;
@@ -76,6 +81,9 @@ impl InvitationRequest {
         }
         if self.reset_redemption && self.invited_user_id.is_none() {
             return Err(DomainError::invalid("invitedUser.id is required when resetRedemption is true."));
+        }
+        if self.sponsors.len() > MAX_SPONSORS {
+            return Err(DomainError::invalid(format!("invitedUserSponsors can name at most {MAX_SPONSORS} sponsors.")));
         }
         Ok(self)
     }
@@ -157,7 +165,7 @@ pub fn reset_redemption(
     user.proxy_addresses = proxies;
 
     let change = |name: &str, old: Option<String>, new: Option<String>| {
-        (old != new).then(|| ModifiedProperty { display_name: name.into(), old_value: old, new_value: new })
+        (old != new).then(|| ModifiedProperty::text(name, old.as_deref(), new.as_deref()))
     };
     let modified_properties = [
         change("UserPrincipalName", Some(current.user_principal_name.to_string()), Some(user.user_principal_name.to_string())),
@@ -200,6 +208,7 @@ mod tests {
             user_type: UserType::Guest,
             reset_redemption: false,
             invited_user_id: None,
+            sponsors: vec![],
         }
     }
 

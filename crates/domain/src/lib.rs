@@ -4,6 +4,7 @@
 //! nothing here depends on them.
 
 pub mod audit;
+pub mod audit_query;
 pub mod email;
 pub mod error;
 pub mod filter;

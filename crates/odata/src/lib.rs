@@ -11,7 +11,7 @@ mod query;
 mod search;
 
 pub use error::ODataError;
-pub use filter::{format_user_filter, parse_group_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
+pub use filter::{format_user_filter, parse_audit_filter, parse_group_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
 pub use group::{
     canonical_group_property, parse_group_list_options, parse_member_list_options, GroupListOptions, MemberListOptions, GROUP_PROPERTIES,
 };

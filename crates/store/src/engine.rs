@@ -20,6 +20,7 @@ macro_rules! impl_store {
         mod generated {
             use super::*;
             use guestlist_domain::audit::AuditRecord;
+            use guestlist_domain::audit_query::AuditQuery;
             use guestlist_domain::filter::{UserFilter, UserQuery};
             use guestlist_domain::ids::{ObjectId, TenantId};
             use guestlist_domain::tenant::Application;
@@ -241,6 +242,7 @@ macro_rules! impl_store {
 
                 async fn record_invitation(&self, write: &InvitationWrite) -> StoreResult<User> {
                     let mut statements = schema::invitation_statements(&write.invitation);
+                    statements.extend(schema::invitation_sponsor_statements(&write.invitation, &write.sponsors));
                     statements.extend(schema::audit_statements(&write.audit)?);
                     self.write_user_with(&write.user, statements).await
                 }
@@ -344,6 +346,79 @@ macro_rules! impl_store {
                     let values = $crate::groups::relationship_values(tenant, member_id, page)?;
                     let groups = all(self.read(sql, values).await?, $crate::groups::group_from_row)?;
                     Ok($crate::groups::group_page(groups, page.top))
+                }
+
+                async fn list_audit_records(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<$crate::AuditPage> {
+                    let sql = $crate::audit_query::list_audit_sql(tenant, query)?;
+                    let records = all(self.read(&sql.sql, sql.values).await?, schema::audit_from_row)?;
+                    $crate::audit_query::audit_page_of(records, query)
+                }
+
+                async fn audit_record(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<AuditRecord>> {
+                    one(self.read(&schema::AUDIT_BY_ID, vec![tenant.into(), id.into()]).await?, schema::audit_from_row)
+                }
+
+                async fn delete_user(&self, tenant: TenantId, user_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()> {
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    let key = || vec![SqlValue::from(tenant), SqlValue::from(user_id)];
+                    execute(&mut transaction, schema::REVOKE_PENDING_INVITATIONS, key()).await?;
+                    execute(&mut transaction, schema::SPONSORSHIPS_OF_DELETE, key()).await?;
+                    if execute(&mut transaction, schema::USER_DELETE, key()).await? == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
+                    transaction.commit().await.map_err($map_error)
+                }
+
+                async fn sponsors(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Vec<User>> {
+                    all(self.read(&schema::SPONSOR_USERS, vec![tenant.into(), user_id.into()]).await?, schema::user_from_row)
+                }
+
+                async fn add_sponsor(
+                    &self,
+                    tenant: TenantId,
+                    user_id: ObjectId,
+                    sponsor_id: ObjectId,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<$crate::SponsorChange> {
+                    use $crate::SponsorChange;
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    if execute(&mut transaction, schema::USER_LOCK, vec![tenant.into(), user_id.into()]).await? == 0 {
+                        return Ok(SponsorChange::UserNotFound);
+                    }
+                    if fetch(&mut transaction, schema::USER_EXISTS, vec![sponsor_id.into(), tenant.into()]).await?.is_empty() {
+                        return Ok(SponsorChange::SponsorNotFound);
+                    }
+                    let current = fetch(&mut transaction, schema::SPONSOR_IDS, vec![tenant.into(), user_id.into()]).await?;
+                    let current = current.iter().map(|row| row.text("sponsor_id")).collect::<StoreResult<Vec<_>>>()?;
+                    if current.contains(&sponsor_id.to_string()) {
+                        return Ok(SponsorChange::AlreadySponsor);
+                    }
+                    if current.len() >= guestlist_domain::invitation::MAX_SPONSORS {
+                        return Ok(SponsorChange::LimitReached);
+                    }
+                    let now = schema::stored_time(chrono::Utc::now());
+                    execute(&mut transaction, schema::SPONSOR_INSERT, vec![tenant.into(), user_id.into(), sponsor_id.into(), now.into()])
+                        .await?;
+                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(SponsorChange::Added)
+                }
+
+                async fn remove_sponsor(
+                    &self,
+                    tenant: TenantId,
+                    user_id: ObjectId,
+                    sponsor_id: ObjectId,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<()> {
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    let key = vec![tenant.into(), user_id.into(), sponsor_id.into()];
+                    if execute(&mut transaction, schema::SPONSOR_DELETE, key).await? == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
+                    transaction.commit().await.map_err($map_error)
                 }
             }
         }

@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use guestlist_domain::audit::AuditRecord;
+use guestlist_domain::audit_query::AuditQuery;
 use guestlist_domain::filter::{UserFilter, UserQuery};
 use guestlist_domain::ids::{ObjectId, TenantId};
 use guestlist_domain::tenant::Application;
@@ -17,6 +18,7 @@ use guestlist_domain::{Tenant, User};
 use std::path::Path;
 use std::sync::Arc;
 
+mod audit_query;
 mod engine;
 mod error;
 mod groups;
@@ -63,6 +65,28 @@ pub struct InvitationWrite {
     pub user: UserWrite,
     pub invitation: InvitationRecord,
     pub audit: Vec<AuditRecord>,
+    /// Users to add as the guest's sponsors (`invitedUserSponsors`); ones it already has, or that
+    /// no longer exist, are skipped.
+    pub sponsors: Vec<ObjectId>,
+}
+
+/// What [`Store::add_sponsor`] did; nothing is written unless it is `Added`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SponsorChange {
+    Added,
+    UserNotFound,
+    SponsorNotFound,
+    AlreadySponsor,
+    /// The user already has [`guestlist_domain::invitation::MAX_SPONSORS`] sponsors.
+    LimitReached,
+}
+
+/// A page of audit entries, newest first, and the continuation for the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// Opaque; pass back as [`AuditQuery::after`]. `None` on the last page.
+    pub next: Option<String>,
 }
 
 /// A page of users and the continuation for the next one.
@@ -127,6 +151,9 @@ pub trait Store: Send + Sync + 'static {
 
     // Audit log, newest first.
     async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// One page of the audit log matching the query's filter, newest first.
+    async fn list_audit_records(&self, tenant: TenantId, query: &AuditQuery) -> StoreResult<AuditPage>;
+    async fn audit_record(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<AuditRecord>>;
 
     // Groups and memberships.
     async fn group(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::Group>>;
@@ -153,6 +180,24 @@ pub trait Store: Send + Sync + 'static {
     /// One page of the groups a user or group is a direct member of, or with `transitive` also a
     /// member through nested groups (cycles end; the object itself is never listed), in id order.
     async fn member_of(&self, tenant: TenantId, member_id: ObjectId, transitive: bool, page: &PageRequest) -> StoreResult<GroupPage>;
+
+    // Deletion and sponsors.
+    /// Deletes the user with the audit entries in one transaction: its pending invitations are
+    /// revoked (and kept), its sponsorships of other users and its own sponsor links go, group
+    /// memberships follow by cascade. `NotFound` when there is no such user.
+    async fn delete_user(&self, tenant: TenantId, user_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()>;
+    /// The user's sponsors that are users, oldest link first.
+    async fn sponsors(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Vec<User>>;
+    /// Adds a user as sponsor, with the audit entries, unless one of [`SponsorChange`]'s refusals applies.
+    async fn add_sponsor(
+        &self,
+        tenant: TenantId,
+        user_id: ObjectId,
+        sponsor_id: ObjectId,
+        audit: &[AuditRecord],
+    ) -> StoreResult<SponsorChange>;
+    /// Removes a sponsor link with the audit entries; `NotFound` when there is none.
+    async fn remove_sponsor(&self, tenant: TenantId, user_id: ObjectId, sponsor_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()>;
 }
 
 /// Opens the configured store and migrates it: PostgreSQL when `database_url` is a

@@ -450,7 +450,7 @@ pub(crate) static INVITATION_BY_TICKET_HASH: LazyLock<String> =
 pub(crate) static INVITATIONS_FOR_USER: LazyLock<String> =
     LazyLock::new(|| format!("{} WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_date_time, id", *INVITATION_SELECT));
 /// A reset or re-invite revokes every earlier pending ticket of the user (DECISIONS 2).
-const REVOKE_PENDING_INVITATIONS: &str =
+pub(crate) const REVOKE_PENDING_INVITATIONS: &str =
     "UPDATE invitations SET state = 'revoked' WHERE tenant_id = $1 AND user_id = $2 AND state = 'pending'";
 
 /// Revokes the user's pending tickets, then inserts the new invitation.
@@ -492,7 +492,7 @@ pub(crate) fn invitation_from_row(row: &impl RowAccess) -> StoreResult<Invitatio
 
 // ---- audit ---------------------------------------------------------------------------------
 
-const AUDIT_COLUMNS: [&str; 11] = [
+const AUDIT_COLUMNS: [&str; 13] = [
     "id",
     "tenant_id",
     "activity_date_time",
@@ -504,7 +504,14 @@ const AUDIT_COLUMNS: [&str; 11] = [
     "correlation_id",
     "initiated_by",
     "target_resources",
+    "initiated_by_app_id",
+    "initiated_by_user_id",
 ];
+/// Every audit column, for readers elsewhere in the crate.
+pub(crate) static AUDIT_SELECT: LazyLock<String> = LazyLock::new(|| format!("SELECT {} FROM audit_records", AUDIT_COLUMNS.join(", ")));
+pub(crate) static AUDIT_BY_ID: LazyLock<String> = LazyLock::new(|| format!("{} WHERE tenant_id = $1 AND id = $2", *AUDIT_SELECT));
+/// The ids `targetResources/any(t:t/id eq ...)` filters on, one row per target.
+const AUDIT_TARGET_INSERT: &str = "INSERT INTO audit_target_resources (tenant_id, audit_id, target_id_lower) VALUES ($1, $2, $3)";
 static AUDIT_INSERT: LazyLock<String> = LazyLock::new(|| insert_statement("audit_records", &AUDIT_COLUMNS));
 pub(crate) static AUDIT_NEWEST: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -529,10 +536,17 @@ pub(crate) fn audit_statements(records: &[AuditRecord]) -> StoreResult<Vec<State
                 record.correlation_id.into(),
                 to_json(&record.initiated_by)?.into(),
                 to_json(&record.target_resources)?.into(),
+                record.initiated_by.app_id().map(fold).into(),
+                record.initiated_by.user_id().map(fold).into(),
             ];
-            Ok(Statement { sql: AUDIT_INSERT.as_str(), values })
+            let targets = record.target_resources.iter().map(|target| Statement {
+                sql: AUDIT_TARGET_INSERT,
+                values: vec![record.tenant_id.into(), record.id.into(), fold(&target.id).into()],
+            });
+            Ok(std::iter::once(Statement { sql: AUDIT_INSERT.as_str(), values }).chain(targets).collect::<Vec<_>>())
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()
+        .map(|statements| statements.into_iter().flatten().collect())
 }
 
 pub(crate) fn audit_from_row(row: &impl RowAccess) -> StoreResult<AuditRecord> {
@@ -549,6 +563,46 @@ pub(crate) fn audit_from_row(row: &impl RowAccess) -> StoreResult<AuditRecord> {
         initiated_by: from_json(row, "initiated_by")?,
         target_resources: from_json(row, "target_resources")?,
     })
+}
+
+// ---- deletion and sponsors -----------------------------------------------------------------
+
+pub(crate) const USER_DELETE: &str = "DELETE FROM users WHERE tenant_id = $1 AND id = $2";
+/// A deleted user stops sponsoring anyone.
+pub(crate) const SPONSORSHIPS_OF_DELETE: &str = "DELETE FROM user_sponsors WHERE tenant_id = $1 AND sponsor_id = $2";
+/// Takes the user row's write lock (PostgreSQL), so concurrent sponsor changes of one user queue
+/// and the sponsor limit holds; SQLite's write transactions are serialized already.
+pub(crate) const USER_LOCK: &str = "UPDATE users SET version = version WHERE tenant_id = $1 AND id = $2";
+pub(crate) const SPONSOR_IDS: &str = "SELECT sponsor_id FROM user_sponsors WHERE tenant_id = $1 AND user_id = $2";
+pub(crate) const SPONSOR_INSERT: &str =
+    "INSERT INTO user_sponsors (tenant_id, user_id, sponsor_id, sponsor_type, created_date_time) VALUES ($1, $2, $3, 'user', $4)";
+/// An invitation's sponsor: skipped when already linked or when the sponsor vanished meanwhile.
+const SPONSOR_INSERT_IF_PRESENT: &str = "INSERT INTO user_sponsors (tenant_id, user_id, sponsor_id, sponsor_type, created_date_time) \
+     SELECT $1, $2, $3, 'user', $4 WHERE EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $3) \
+     ON CONFLICT (user_id, sponsor_id) DO NOTHING";
+pub(crate) const SPONSOR_DELETE: &str = "DELETE FROM user_sponsors WHERE tenant_id = $1 AND user_id = $2 AND sponsor_id = $3";
+pub(crate) static SPONSOR_USERS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} WHERE tenant_id = $1 AND id IN (SELECT sponsor_id FROM user_sponsors WHERE tenant_id = $1 AND user_id = $2) \
+         ORDER BY (SELECT s.created_date_time FROM user_sponsors s WHERE s.tenant_id = $1 AND s.user_id = $2 AND s.sponsor_id = users.id), id",
+        *USER_SELECT
+    )
+});
+
+/// The sponsor links an invitation adds to its guest.
+pub(crate) fn invitation_sponsor_statements(invitation: &InvitationRecord, sponsors: &[ObjectId]) -> Vec<Statement> {
+    sponsors
+        .iter()
+        .map(|sponsor| Statement {
+            sql: SPONSOR_INSERT_IF_PRESENT,
+            values: vec![
+                invitation.tenant_id.into(),
+                invitation.user_id.into(),
+                (*sponsor).into(),
+                stored_time(invitation.created_date_time).into(),
+            ],
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::FutureExt;
 use guestlist_domain::audit::{activity, AuditRecord, Initiator, ModifiedProperty, TargetResource};
+use guestlist_domain::audit_query::{AuditClause, AuditFilter, AuditQuery, AuditTextField};
 use guestlist_domain::filter::{
     CompareOp, IdentityField, IdentityPredicate, Literal, StringCollection, StringPredicate, UserField, UserFilter, UserOrder, UserQuery,
 };
@@ -18,7 +19,7 @@ use guestlist_domain::tenant::{Application, UpnOnReset};
 use guestlist_domain::ticket::{InvitationRecord, TicketState};
 use guestlist_domain::user::{ExternalUserState, ObjectIdentity, UserType, CREATION_TYPE_INVITATION};
 use guestlist_domain::{Tenant, Upn, User};
-use guestlist_store::{Conflict, Engine, InvitationWrite, SigningKeyRecord, Store, StoreError, UserKey, UserWrite};
+use guestlist_store::{Conflict, Engine, InvitationWrite, SigningKeyRecord, SponsorChange, Store, StoreError, UserKey, UserWrite};
 use sqlx::Connection;
 
 // ---- harness -------------------------------------------------------------------------------
@@ -117,6 +118,11 @@ store_tests!(
     list_users_pages,
     special_characters_are_literal,
     audit_newest_first,
+    delete_user_revokes_invitations_and_sponsorships,
+    sponsors_add_list_remove_and_refusals,
+    invitation_adds_sponsors_once,
+    audit_filters_select_exactly,
+    audit_pages_newest_first,
 );
 
 // ---- fixtures ------------------------------------------------------------------------------
@@ -438,6 +444,7 @@ async fn record_invitation_revokes_pending_tickets(store: Arc<dyn Store>) {
             user: UserWrite::Create(user.clone()),
             invitation: first.clone(),
             audit: vec![first_audit.clone()],
+            sponsors: vec![],
         })
         .await
         .unwrap();
@@ -453,6 +460,7 @@ async fn record_invitation_revokes_pending_tickets(store: Arc<dyn Store>) {
             user: UserWrite::Update(reset.clone()),
             invitation: second.clone(),
             audit: vec![second_audit.clone()],
+            sponsors: vec![],
         })
         .await
         .unwrap();
@@ -469,7 +477,12 @@ async fn record_invitation_is_atomic(store: Arc<dyn Store>) {
     let holder = create(&store, guest(&tenant, "joe@fabrikam.com")).await;
     let earlier = invitation(&holder, "hash-held", at(1));
     store
-        .record_invitation(&InvitationWrite { user: UserWrite::Update(holder.clone()), invitation: earlier.clone(), audit: vec![] })
+        .record_invitation(&InvitationWrite {
+            user: UserWrite::Update(holder.clone()),
+            invitation: earlier.clone(),
+            audit: vec![],
+            sponsors: vec![],
+        })
         .await
         .unwrap();
 
@@ -479,6 +492,7 @@ async fn record_invitation_is_atomic(store: Arc<dyn Store>) {
         user: UserWrite::Create(clash.clone()),
         invitation: invitation(&clash, "hash-lost", at(2)),
         audit: vec![audit(tenant.id, activity::INVITE_EXTERNAL_USER, &clash, at(2))],
+        sponsors: vec![],
     };
     assert_eq!(conflict(store.record_invitation(&write).await), Conflict::UserPrincipalName);
     assert_eq!(store.invitation_by_ticket_hash(tenant.id, "hash-lost").await.unwrap(), None);
@@ -490,6 +504,7 @@ async fn record_invitation_is_atomic(store: Arc<dyn Store>) {
         user: UserWrite::Update(holder.clone()),
         invitation: invitation(&holder, "hash-stale", at(3)),
         audit: vec![audit(tenant.id, activity::INVITE_EXTERNAL_USER, &holder, at(3))],
+        sponsors: vec![],
     };
     assert_eq!(conflict(store.record_invitation(&stale).await), Conflict::StaleVersion);
     assert_eq!(store.invitations_for_user(tenant.id, holder.id).await.unwrap(), vec![earlier]);
@@ -861,6 +876,193 @@ async fn a_sqlite_file_keeps_its_data_across_connections() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+// ---- deletion, sponsors, audit log API ------------------------------------------------------
+
+async fn delete_user_revokes_invitations_and_sponsorships(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let doomed = create(&store, guest(&tenant, "doomed@example.com")).await;
+    let sponsor = create(&store, member(tenant.id, "sam@contoso.onmicrosoft.com", "Sam")).await;
+    let sponsored = create(&store, guest(&tenant, "other@example.com")).await;
+    let first = invitation(&doomed, "first", at(3));
+    store
+        .record_invitation(&InvitationWrite {
+            user: UserWrite::Update(doomed.clone()),
+            invitation: first,
+            audit: vec![],
+            sponsors: vec![sponsor.id],
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.add_sponsor(tenant.id, sponsored.id, doomed.id, &[]).await.unwrap(), SponsorChange::Added);
+
+    let entry = audit(tenant.id, activity::DELETE_EXTERNAL_USER, &doomed, at(4));
+    store.delete_user(tenant.id, doomed.id, std::slice::from_ref(&entry)).await.unwrap();
+    assert_eq!(store.user(tenant.id, &UserKey::Id(doomed.id)).await.unwrap(), None);
+    let invitations = store.invitations_for_user(tenant.id, doomed.id).await.unwrap();
+    assert_eq!(invitations.len(), 1, "invitations outlive the user");
+    assert!(invitations.iter().all(|i| i.state == TicketState::Revoked));
+    assert!(store.sponsors(tenant.id, sponsored.id).await.unwrap().is_empty(), "a deleted user sponsors no one");
+    assert_eq!(store.audit_record(tenant.id, entry.id).await.unwrap(), Some(entry.clone()));
+    // Its addresses and UPN are free again.
+    create(&store, guest(&tenant, "doomed@example.com")).await;
+
+    let again = audit(tenant.id, activity::DELETE_EXTERNAL_USER, &doomed, at(5));
+    assert!(matches!(store.delete_user(tenant.id, doomed.id, std::slice::from_ref(&again)).await, Err(StoreError::NotFound)));
+    assert_eq!(store.audit_record(tenant.id, again.id).await.unwrap(), None, "a failed delete writes no audit entry");
+}
+
+async fn sponsors_add_list_remove_and_refusals(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let other_tenant = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+    let guest_user = create(&store, guest(&tenant, "g@example.com")).await;
+    let mut sponsors = Vec::new();
+    for n in 0..6 {
+        sponsors.push(create(&store, member(tenant.id, &format!("s{n}@contoso.onmicrosoft.com"), &format!("S{n}"))).await);
+    }
+    let stranger = create(&store, member(other_tenant.id, "x@fabrikam.onmicrosoft.com", "X")).await;
+    for sponsor in &sponsors[..5] {
+        let entry = audit(tenant.id, activity::ADD_USER_SPONSOR, &guest_user, at(3));
+        assert_eq!(
+            store.add_sponsor(tenant.id, guest_user.id, sponsor.id, std::slice::from_ref(&entry)).await.unwrap(),
+            SponsorChange::Added
+        );
+        assert!(store.audit_record(tenant.id, entry.id).await.unwrap().is_some());
+    }
+    let refused = audit(tenant.id, activity::ADD_USER_SPONSOR, &guest_user, at(3));
+    let add = |user: ObjectId, sponsor: ObjectId| {
+        let store = store.clone();
+        let refused = refused.clone();
+        async move { store.add_sponsor(tenant.id, user, sponsor, &[refused]).await.unwrap() }
+    };
+    assert_eq!(add(guest_user.id, sponsors[5].id).await, SponsorChange::LimitReached);
+    assert_eq!(add(guest_user.id, sponsors[0].id).await, SponsorChange::AlreadySponsor);
+    assert_eq!(add(guest_user.id, stranger.id).await, SponsorChange::SponsorNotFound);
+    assert_eq!(add(ObjectId::new_random(), sponsors[0].id).await, SponsorChange::UserNotFound);
+    assert_eq!(store.audit_record(tenant.id, refused.id).await.unwrap(), None, "refusals write nothing");
+    let listed: Vec<ObjectId> = store.sponsors(tenant.id, guest_user.id).await.unwrap().iter().map(|u| u.id).collect();
+    assert_eq!(listed, sponsors[..5].iter().map(|u| u.id).collect::<Vec<_>>());
+
+    store.remove_sponsor(tenant.id, guest_user.id, sponsors[0].id, &[]).await.unwrap();
+    assert!(matches!(store.remove_sponsor(tenant.id, guest_user.id, sponsors[0].id, &[]).await, Err(StoreError::NotFound)));
+    assert_eq!(store.sponsors(tenant.id, guest_user.id).await.unwrap().len(), 4);
+    assert_eq!(add(guest_user.id, sponsors[5].id).await, SponsorChange::Added, "room again after a removal");
+}
+
+async fn invitation_adds_sponsors_once(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let first = create(&store, member(tenant.id, "a@contoso.onmicrosoft.com", "A")).await;
+    let second = create(&store, member(tenant.id, "b@contoso.onmicrosoft.com", "B")).await;
+    let new_guest = guest(&tenant, "new@example.com");
+    let stored = store
+        .record_invitation(&InvitationWrite {
+            user: UserWrite::Create(new_guest.clone()),
+            invitation: invitation(&new_guest, "t1", at(3)),
+            audit: vec![],
+            sponsors: vec![first.id, ObjectId::new_random()],
+        })
+        .await
+        .unwrap();
+    let ids = |users: Vec<User>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.sponsors(tenant.id, stored.id).await.unwrap()), vec![first.id], "a vanished sponsor is skipped");
+    store
+        .record_invitation(&InvitationWrite {
+            user: UserWrite::Update(stored.clone()),
+            invitation: invitation(&stored, "t2", at(4)),
+            audit: vec![],
+            sponsors: vec![first.id, second.id],
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(store.sponsors(tenant.id, stored.id).await.unwrap()), vec![first.id, second.id]);
+}
+
+/// Five entries with distinct values in every filterable property.
+async fn audit_fixture(store: &Arc<dyn Store>) -> (Tenant, Vec<AuditRecord>) {
+    let tenant = new_tenant(store, "contoso.onmicrosoft.com").await;
+    let target = create(store, guest(&tenant, "t@example.com")).await;
+    let other = create(store, guest(&tenant, "o@example.com")).await;
+    let mut records = vec![
+        audit(tenant.id, activity::INVITE_EXTERNAL_USER, &target, at(10)),
+        audit(tenant.id, activity::INVITE_WITH_RESET, &target, at(20)),
+        audit(tenant.id, activity::ADD_USER, &other, at(30)),
+        audit(tenant.id, activity::UPDATE_USER, &other, at(40)),
+        audit(tenant.id, "Invite 50%_off", &other, at(40)),
+    ];
+    records[2].logged_by_service = "Core Directory".into();
+    records[3].logged_by_service = "Core Directory".into();
+    records[3].result = "failure".into();
+    records[3].category = "Other".into();
+    records[1].initiated_by =
+        Initiator::User { id: target.id.to_string().to_uppercase(), user_principal_name: "admin@contoso.onmicrosoft.com".into() };
+    let first_target = records[0].target_resources[0].clone();
+    records[2].target_resources.push(first_target);
+    store.write_user(&UserWrite::Create(member(tenant.id, "w@contoso.onmicrosoft.com", "W")), &records).await.unwrap();
+    (tenant, records)
+}
+
+async fn audit_ids(store: &Arc<dyn Store>, tenant: TenantId, clauses: Vec<AuditClause>) -> Vec<ObjectId> {
+    let query = AuditQuery { filter: AuditFilter { clauses }, top: 100, after: None };
+    store.list_audit_records(tenant, &query).await.unwrap().records.iter().map(|r| r.id).collect()
+}
+
+async fn audit_filters_select_exactly(store: Arc<dyn Store>) {
+    let (tenant, r) = audit_fixture(&store).await;
+    let ids = |picks: &[usize]| picks.iter().map(|&i| r[i].id).collect::<Vec<_>>();
+    // Newest first; entries at the same instant by id, descending.
+    let mut same_time = ids(&[3, 4]);
+    same_time.sort();
+    same_time.reverse();
+    let everything = [same_time.clone(), ids(&[2, 1, 0])].concat();
+    assert_eq!(audit_ids(&store, tenant.id, vec![]).await, everything);
+    let target = r[0].target_resources[0].id.clone();
+    let app = r[0].initiated_by.app_id().unwrap().to_uppercase();
+    let user = r[1].initiated_by.user_id().unwrap().to_lowercase();
+    for (clauses, expected) in [
+        (vec![AuditClause::ActivityDateTime(CompareOp::Ge, at(30))], [same_time.clone(), ids(&[2])].concat()),
+        (vec![AuditClause::ActivityDateTime(CompareOp::Gt, at(30))], same_time.clone()),
+        (vec![AuditClause::ActivityDateTime(CompareOp::Le, at(20))], ids(&[1, 0])),
+        (vec![AuditClause::ActivityDateTime(CompareOp::Lt, at(20))], ids(&[0])),
+        (vec![AuditClause::ActivityDateTime(CompareOp::Eq, at(20))], ids(&[1])),
+        (vec![AuditClause::Equals(AuditTextField::ActivityDisplayName, "add USER".into())], ids(&[2])),
+        (vec![AuditClause::ActivityDisplayNameStartsWith("invite".into())], [ids(&[4]), ids(&[1, 0])].concat()),
+        (vec![AuditClause::ActivityDisplayNameStartsWith("Invite 50%_".into())], ids(&[4])),
+        (vec![AuditClause::ActivityDisplayNameStartsWith("Invite 5_%".into())], vec![]),
+        (vec![AuditClause::Equals(AuditTextField::Category, "Other".into())], ids(&[3])),
+        (vec![AuditClause::Equals(AuditTextField::LoggedByService, "core directory".into())], ids(&[3, 2])),
+        (vec![AuditClause::Equals(AuditTextField::Result, "failure".into())], ids(&[3])),
+        (vec![AuditClause::TargetResourceId(target.to_uppercase())], ids(&[2, 1, 0])),
+        (vec![AuditClause::InitiatedByAppId(app)], ids(&[0])),
+        (vec![AuditClause::InitiatedByUserId(user)], ids(&[1])),
+        (
+            vec![AuditClause::TargetResourceId(target), AuditClause::Equals(AuditTextField::LoggedByService, "Invited Users".into())],
+            ids(&[1, 0]),
+        ),
+    ] {
+        assert_eq!(audit_ids(&store, tenant.id, clauses.clone()).await, expected, "{clauses:?}");
+    }
+    let other_tenant = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+    assert!(audit_ids(&store, other_tenant.id, vec![]).await.is_empty());
+}
+
+async fn audit_pages_newest_first(store: Arc<dyn Store>) {
+    let (tenant, _) = audit_fixture(&store).await;
+    let everything = audit_ids(&store, tenant.id, vec![]).await;
+    let mut seen = Vec::new();
+    let mut query = AuditQuery { filter: AuditFilter::default(), top: 2, after: None };
+    loop {
+        let page = store.list_audit_records(tenant.id, &query).await.unwrap();
+        assert!(page.records.len() <= 2);
+        seen.extend(page.records.iter().map(|r| r.id));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, everything);
+    query.after = Some("garbage".into());
+    assert!(matches!(store.list_audit_records(tenant.id, &query).await, Err(StoreError::InvalidQuery(_))));
 }
 
 // ---- groups and memberships ----------------------------------------------------------------

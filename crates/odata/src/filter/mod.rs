@@ -2,12 +2,14 @@
 //! properties and types into `UserFilter` (`lower`). `format_user_filter` prints a tree back as `$filter` text.
 
 mod group;
+mod audit;
 mod lower;
 mod print;
 mod syntax;
 
 use guestlist_domain::filter::{GroupFilter, UserFilter};
 
+pub use audit::parse_audit_filter;
 pub use lower::MAX_CLAUSES;
 pub use print::format_user_filter;
 pub use syntax::MAX_NESTING;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use guestlist_domain::audit::{activity, AuditRecord, TargetResource};
 use guestlist_domain::ids::ObjectId;
-use guestlist_domain::invitation::{check_reinvite, new_guest, reset_redemption, InvitationRequest};
+use guestlist_domain::invitation::{check_reinvite, new_guest, reset_redemption, InvitationRequest, MAX_SPONSORS};
 use guestlist_domain::permissions::Action;
 use guestlist_domain::ticket::{InvitationRecord, RedeemTicket, TicketState};
 use guestlist_domain::user::{ExternalUserState, CREATION_TYPE_INVITATION};
@@ -12,6 +12,7 @@ use guestlist_domain::{DomainError, User};
 use guestlist_store::{Conflict, InvitationWrite, StoreError, UserKey, UserWrite};
 use rand::Rng;
 
+use super::sponsors::sponsor_audit;
 use super::{Caller, ServiceError, ServiceResult, Services};
 
 /// What the 201 response is made of.
@@ -37,6 +38,7 @@ impl Services {
             return Err(ServiceError::InviteNotPermitted(caller.tenant.id.to_string()));
         }
         let request = request.validate().map_err(ServiceError::from_invitation_rule)?;
+        self.check_sponsors_exist(caller, &request).await?;
         match (request.reset_redemption, request.invited_user_id) {
             (true, Some(user_id)) => self.reset(caller, request, user_id).await,
             (false, Some(user_id)) => self.invite_existing_user(caller, request, user_id).await,
@@ -57,7 +59,8 @@ impl Services {
                 }
                 None => UserWrite::Create(new_guest(&request, tenant, collision_suffix.as_deref(), now)),
             };
-            match self.record(caller, &request, write, activity::INVITE_EXTERNAL_USER, vec![], now).await {
+            let sponsors = self.new_sponsor_links(caller, &request, &write).await?;
+            match self.record(caller, &request, write, activity::INVITE_EXTERNAL_USER, vec![], sponsors, now).await {
                 // Another invite of the same address won the race: take the re-invite path.
                 Err(StoreError::Conflict(Conflict::ProxyAddress | Conflict::StaleVersion)) => continue,
                 // The #EXT# UPN belongs to someone who does not own this address (DECISIONS 9).
@@ -78,7 +81,9 @@ impl Services {
             let outcome = reset_redemption(&current, &request.email, tenant, collision_suffix.as_deref(), now)
                 .map_err(ServiceError::from_invitation_rule)?;
             let activity_name = if outcome.converted_internal_user { activity::INVITE_INTERNAL_USER } else { activity::INVITE_WITH_RESET };
-            match self.record(caller, &request, UserWrite::Update(outcome.user), activity_name, outcome.modified_properties, now).await {
+            let write = UserWrite::Update(outcome.user);
+            let sponsors = self.new_sponsor_links(caller, &request, &write).await?;
+            match self.record(caller, &request, write, activity_name, outcome.modified_properties, sponsors, now).await {
                 Err(StoreError::Conflict(Conflict::StaleVersion)) => continue,
                 Err(StoreError::Conflict(Conflict::UserPrincipalName)) => collision_suffix = Some(random_suffix()),
                 Err(StoreError::Conflict(Conflict::ProxyAddress)) => {
@@ -119,7 +124,9 @@ impl Services {
                 user.external_user_state_change_date_time = Some(now);
                 activity::INVITE_INTERNAL_USER
             };
-            match self.record(caller, &request, UserWrite::Update(user), activity_name, vec![], now).await {
+            let write = UserWrite::Update(user);
+            let sponsors = self.new_sponsor_links(caller, &request, &write).await?;
+            match self.record(caller, &request, write, activity_name, vec![], sponsors, now).await {
                 Err(StoreError::Conflict(Conflict::StaleVersion)) => continue,
                 other => return self.finish(request, other),
             }
@@ -127,8 +134,39 @@ impl Services {
         Err(ServiceError::Internal("invitation kept conflicting with concurrent writes".into()))
     }
 
-    /// Writes the user, the new invitation (revoking the user's earlier ones) and the audit entry
-    /// in one transaction.
+    /// `invitedUserSponsors` must name users of this directory (contract §1.2).
+    async fn check_sponsors_exist(&self, caller: &Caller, request: &InvitationRequest) -> ServiceResult<()> {
+        for sponsor in &request.sponsors {
+            if self.store.user(caller.tenant.id, &UserKey::Id(*sponsor)).await?.is_none() {
+                return Err(ServiceError::InvitationRejected(format!(
+                    "The sponsor '{sponsor}' named in invitedUserSponsors does not exist in this directory."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The named sponsors the user doesn't have yet. A re-invite or reset keeps the sponsors the
+    /// guest has and adds the named ones, within the limit of five (contract §1.2, §2.3). With no
+    /// sponsor named, Graph stamps the inviting user; an app caller has no user to stamp.
+    async fn new_sponsor_links(&self, caller: &Caller, request: &InvitationRequest, write: &UserWrite) -> ServiceResult<Vec<ObjectId>> {
+        let current: Vec<ObjectId> = match write {
+            UserWrite::Create(_) => Vec::new(),
+            UserWrite::Update(user) => self.store.sponsors(caller.tenant.id, user.id).await?.iter().map(|sponsor| sponsor.id).collect(),
+        };
+        let added: Vec<ObjectId> = request.sponsors.iter().filter(|id| !current.contains(id)).copied().collect();
+        if current.len() + added.len() > MAX_SPONSORS {
+            return Err(ServiceError::InvitationRejected(format!(
+                "The user already has {} sponsors; a user can have at most {MAX_SPONSORS}.",
+                current.len()
+            )));
+        }
+        Ok(added)
+    }
+
+    /// Writes the user, the new invitation (revoking the user's earlier ones), its new sponsor
+    /// links and the audit entries in one transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
         caller: &Caller,
@@ -136,6 +174,7 @@ impl Services {
         user: UserWrite,
         activity_name: &str,
         modified_properties: Vec<guestlist_domain::audit::ModifiedProperty>,
+        sponsors: Vec<ObjectId>,
         now: DateTime<Utc>,
     ) -> Result<(User, InvitationRecord, RedeemTicket), StoreError> {
         let ticket = RedeemTicket::generate();
@@ -168,7 +207,10 @@ impl Services {
             },
             now,
         );
-        let stored = self.store.record_invitation(&InvitationWrite { user, invitation: invitation.clone(), audit: vec![audit] }).await?;
+        // Graph's companion entries for each sponsor link (contract §3.1 step 4).
+        let sponsor_audits = sponsors.iter().map(|sponsor| sponsor_audit(caller, activity::ADD_USER_SPONSOR, target, *sponsor, now));
+        let audit = std::iter::once(audit).chain(sponsor_audits).collect();
+        let stored = self.store.record_invitation(&InvitationWrite { user, invitation: invitation.clone(), audit, sponsors }).await?;
         Ok((stored, invitation, ticket))
     }
 

@@ -1,9 +1,11 @@
 //! Services: the lifecycle operations as transactions over the store. They check who may do
 //! what, apply the domain rules, and never know about HTTP.
 
+pub mod audit_log;
 mod error;
 pub mod groups;
 pub mod invitations;
+pub mod sponsors;
 pub mod tenants;
 pub mod tokens;
 pub mod users;

@@ -1,7 +1,7 @@
 //! Reading and changing users: `GET /users`, `GET/PATCH /users/{id}`, `POST /users`.
 
 use chrono::Utc;
-use guestlist_domain::audit::{activity, AuditRecord, ModifiedProperty, TargetResource};
+use guestlist_domain::audit::{activity, graph_value, AuditRecord, ModifiedProperty, TargetResource};
 use guestlist_domain::filter::{UserFilter, UserQuery};
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::permissions::Action;
@@ -76,6 +76,25 @@ impl Services {
         Err(ServiceError::Internal("user update kept conflicting with concurrent writes".into()))
     }
 
+    /// Hard delete: the user, its sponsor links and memberships go, its pending invitations are
+    /// revoked; deleting the guest is how Graph revokes an invitation (DECISIONS 14, contract §7).
+    pub async fn delete_user(&self, caller: &Caller, key: &UserKey) -> ServiceResult<()> {
+        require(caller, Action::DeleteUser)?;
+        let user = self.store.user(caller.tenant.id, key).await?.ok_or_else(|| ServiceError::NotFound(describe(key)))?;
+        let audit = if user.is_invited_external() {
+            let mut record = core_directory_audit(caller, activity::DELETE_EXTERNAL_USER, &user, vec![]);
+            record.logged_by_service = "Invited Users".into();
+            record
+        } else {
+            core_directory_audit(caller, activity::DELETE_USER, &user, vec![])
+        };
+        let audit = AuditRecord { operation_type: "Delete".into(), ..audit };
+        match self.store.delete_user(caller.tenant.id, user.id, &[audit]).await {
+            Err(StoreError::NotFound) => Err(ServiceError::NotFound(describe(key))),
+            other => Ok(other?),
+        }
+    }
+
     pub async fn create_member(&self, caller: &Caller, member: NewMember) -> ServiceResult<User> {
         require(caller, Action::CreateUser)?;
         let upn = Upn::parse(&member.user_principal_name).map_err(ServiceError::from_directory_rule)?;
@@ -93,7 +112,7 @@ impl Services {
     }
 }
 
-fn require(caller: &Caller, action: Action) -> ServiceResult<()> {
+pub(super) fn require(caller: &Caller, action: Action) -> ServiceResult<()> {
     if caller.may(action) {
         Ok(())
     } else {
@@ -101,7 +120,7 @@ fn require(caller: &Caller, action: Action) -> ServiceResult<()> {
     }
 }
 
-fn describe(key: &UserKey) -> String {
+pub(super) fn describe(key: &UserKey) -> String {
     match key {
         UserKey::Id(id) => id.to_string(),
         UserKey::UserPrincipalName(upn) => upn.clone(),
@@ -201,14 +220,30 @@ fn diff(before: &User, after: &User) -> Vec<ModifiedProperty> {
         ("AccountEnabled", Some(before.account_enabled.to_string()), Some(after.account_enabled.to_string())),
         ("UserType", Some(before.user_type.as_str().into()), Some(after.user_type.as_str().into())),
     ];
-    pairs
+    let mut modified: Vec<ModifiedProperty> = pairs
         .into_iter()
         .filter(|(_, old, new)| old != new)
-        .map(|(name, old, new)| ModifiedProperty { display_name: name.into(), old_value: old, new_value: new })
-        .collect()
+        .map(|(name, old, new)| ModifiedProperty::text(name, old.as_deref(), new.as_deref()))
+        .collect();
+    // Graph's encoding: a JSON array of the values, `[true]` for a flag, every address for a list (contract §7).
+    for property in modified.iter_mut() {
+        match property.display_name.as_str() {
+            "AccountEnabled" => {
+                property.old_value = Some(graph_value(&[before.account_enabled.into()]));
+                property.new_value = Some(graph_value(&[after.account_enabled.into()]));
+            }
+            "OtherMail" => {
+                let list = |mails: &[String]| graph_value(&mails.iter().map(|m| m.as_str().into()).collect::<Vec<serde_json::Value>>());
+                property.old_value = Some(list(&before.other_mails));
+                property.new_value = Some(list(&after.other_mails));
+            }
+            _ => {}
+        }
+    }
+    modified
 }
 
-fn core_directory_audit(caller: &Caller, activity_name: &str, user: &User, modified: Vec<ModifiedProperty>) -> AuditRecord {
+pub(super) fn core_directory_audit(caller: &Caller, activity_name: &str, user: &User, modified: Vec<ModifiedProperty>) -> AuditRecord {
     let mut record = AuditRecord::invited_users(
         caller.tenant.id,
         activity_name,

@@ -4,8 +4,10 @@
 
 mod harness;
 
+mod audit;
 mod auth;
 mod cli;
+mod deletion;
 mod errors;
 mod groups;
 mod invitations;
@@ -13,4 +15,5 @@ mod queries;
 mod reset;
 mod schema;
 mod server;
+mod sponsors;
 mod users;

@@ -62,8 +62,9 @@ both_engines! {
         let entry = audit.iter().find(|a| a.activity_display_name == "Invite external user with reset invitation status").expect("reset audited");
         let modified = &entry.target_resources[0].modified_properties;
         let upn_change = modified.iter().find(|p| p.display_name == "UserPrincipalName").unwrap();
-        assert_eq!(upn_change.old_value.as_deref(), Some("grace_example.com#EXT#@contoso.onmicrosoft.com"));
-        assert_eq!(upn_change.new_value.as_deref(), Some("Grace_NewCo.example#EXT#@contoso.onmicrosoft.com"));
+        // Graph's encoding: a JSON array inside the string.
+        assert_eq!(upn_change.old_value.as_deref(), Some(r#"["grace_example.com#EXT#@contoso.onmicrosoft.com"]"#));
+        assert_eq!(upn_change.new_value.as_deref(), Some(r#"["Grace_NewCo.example#EXT#@contoso.onmicrosoft.com"]"#));
     }
 
     async fn reset_keeps_the_upn_when_the_tenant_says_so(server: TestServer) {

@@ -64,6 +64,10 @@ impl Schema {
                 assert!(chrono::DateTime::parse_from_rfc3339(text).is_ok(), "{path}: {text} is not ISO 8601");
             }
             other if other.starts_with("Edm.") => panic!("{path}: unhandled type {other}"),
+            enumeration if self.0[enumeration]["kind"] == "EnumType" => {
+                let members = self.0[enumeration]["members"].as_array().unwrap();
+                assert!(members.contains(value), "{path}: {value} is not a member of {enumeration}");
+            }
             complex => self.assert_fits(complex, value, path),
         }
     }
@@ -87,6 +91,21 @@ both_engines! {
         let (_, created) = server.post("/v1.0/users", json!({"accountEnabled": true, "displayName": "Sam", "mailNickname": "sam",
             "userPrincipalName": "sam@contoso.onmicrosoft.com", "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"}})).await;
         schema.assert_fits("user", &created, "POST /users");
+        let (_, sponsored) = server.post(&format!("/v1.0/users/{id}/sponsors/$ref"), json!({"@odata.id": format!("users/{}", created["id"].as_str().unwrap())})).await;
+        assert_eq!(sponsored, Value::Null);
+        let (_, sponsors) = server.get(&format!("/v1.0/users/{id}/sponsors")).await;
+        assert_eq!(sponsors["value"].as_array().unwrap().len(), 1);
+        for sponsor in sponsors["value"].as_array().unwrap() {
+            schema.assert_fits("user", sponsor, "GET /users/{id}/sponsors");
+        }
+        let (_, audits) = server.get("/v1.0/auditLogs/directoryAudits").await;
+        let entries = audits["value"].as_array().unwrap();
+        assert!(entries.len() >= 4, "{audits}");
+        for entry in entries {
+            schema.assert_fits("directoryAudit", entry, "GET /auditLogs/directoryAudits");
+        }
+        let (_, single) = server.get(&format!("/v1.0/auditLogs/directoryAudits/{}", entries[0]["id"].as_str().unwrap())).await;
+        schema.assert_fits("directoryAudit", &single, "GET /auditLogs/directoryAudits/{id}");
         for path in ["/v1.0/users".to_string(), format!("/v1.0/users?$select={all}")] {
             let (_, list) = server.get(&path).await;
             let values = list["value"].as_array().unwrap();

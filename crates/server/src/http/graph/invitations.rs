@@ -56,6 +56,14 @@ fn parse_invitation(bytes: &[u8]) -> Result<InvitationRequest, ApiError> {
             }
         },
     };
+    let mut sponsors: Vec<ObjectId> = Vec::new();
+    for sponsor in body.object_array("invitedUserSponsors", "microsoft.graph.directoryObject")? {
+        let id = sponsor.string("id")?.ok_or_else(|| ApiError::invitation_bad_request("Each invitedUserSponsors entry needs an id."))?;
+        let id = ObjectId::parse(&id).map_err(|_| ApiError::invitation_bad_request(format!("Invalid object identifier '{id}'.")))?;
+        if !sponsors.contains(&id) {
+            sponsors.push(id);
+        }
+    }
     let message_info = match body.object("invitedUserMessageInfo", "microsoft.graph.invitedUserMessageInfo")? {
         None => None,
         Some(info) => {
@@ -86,6 +94,7 @@ fn parse_invitation(bytes: &[u8]) -> Result<InvitationRequest, ApiError> {
         user_type,
         reset_redemption: body.bool("resetRedemption")?.unwrap_or(false),
         invited_user_id,
+        sponsors,
     })
 }
 

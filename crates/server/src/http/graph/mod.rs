@@ -1,7 +1,9 @@
 //! Microsoft Graph routes, served under `/v1.0` and `/beta`.
 
+pub mod audit_logs;
 pub mod groups;
 pub mod invitations;
+pub mod sponsors;
 pub mod users;
 pub mod wire;
 
@@ -52,7 +54,12 @@ pub fn router(version: GraphVersion) -> Router<AppState> {
         .route("/invitations/{*rest}", any(invitations::method_not_allowed))
         .route("/users", get(users::list).post(users::create))
         .route("/users/$count", get(users::count))
-        .route("/users/{id}", get(users::get).patch(users::update))
+        .route("/users/{id}", get(users::get).patch(users::update).delete(users::delete))
+        .route("/users/{id}/sponsors", get(sponsors::list))
+        .route("/users/{id}/sponsors/$ref", post(sponsors::add))
+        .route("/users/{id}/sponsors/{sponsor}/$ref", axum::routing::delete(sponsors::remove))
+        .route("/auditLogs/directoryAudits", get(audit_logs::list))
+        .route("/auditLogs/directoryAudits/{id}", get(audit_logs::get))
         .route("/users/{id}/memberOf", get(groups::user_member_of))
         .route("/users/{id}/transitiveMemberOf", get(groups::user_transitive_member_of))
         .route("/groups", get(groups::list).post(groups::create))

@@ -108,6 +108,17 @@ pub async fn update(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `DELETE /users/{id}`: 204 (contract §7 `Delete external user`; hard delete, see README).
+pub async fn delete(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(segment): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = user_key(&segment)?;
+    state.services.delete_user(&caller, &key).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 pub async fn create(
     State(state): State<AppState>,
     version: GraphVersion,
