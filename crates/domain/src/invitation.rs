@@ -194,6 +194,7 @@ mod tests {
             initial_domain: "contoso.onmicrosoft.com".into(),
             upn_on_reset,
             invitation_lifetime_days: None,
+            invitation_throttle: None,
             created_date_time: Utc::now(),
         }
     }
@@ -254,6 +255,15 @@ mod tests {
         assert!(r.clone().validate().is_err());
         r.invited_user_id = Some(ObjectId::new_random());
         assert!(r.validate().is_ok());
+    }
+
+    #[test]
+    fn at_most_five_sponsors() {
+        let mut r = request("a@example.com");
+        r.sponsors = (0..MAX_SPONSORS).map(|_| ObjectId::new_random()).collect();
+        assert!(r.clone().validate().is_ok());
+        r.sponsors.push(ObjectId::new_random());
+        assert!(r.validate().is_err());
     }
 
     #[test]

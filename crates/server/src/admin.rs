@@ -2,7 +2,7 @@
 //! settings, for operators and tests (these have no Graph equivalent guestlist serves yet).
 
 use guestlist_domain::permissions::AppPermission;
-use guestlist_domain::tenant::UpnOnReset;
+use guestlist_domain::tenant::{InvitationThrottle, UpnOnReset};
 use guestlist_domain::Tenant;
 use guestlist_store::Store;
 use std::sync::Arc;
@@ -71,6 +71,7 @@ fn tenant_json(tenant: &Tenant) -> serde_json::Value {
         "initialDomain": tenant.initial_domain,
         "upnOnReset": tenant.upn_on_reset.as_str(),
         "invitationLifetimeDays": tenant.invitation_lifetime_days,
+        "invitationThrottle": tenant.invitation_throttle.map(|t| format!("{}/{}", t.requests, t.window_seconds)),
     })
 }
 
@@ -79,8 +80,10 @@ fn print_tenant(tenant: &Tenant, json: bool) {
         println!("{}", tenant_json(tenant));
     } else {
         let lifetime = tenant.invitation_lifetime_days.map_or("never expire".to_string(), |d| format!("{d} days"));
+        let throttle =
+            tenant.invitation_throttle.map_or("off".to_string(), |t| format!("{} requests per {} s", t.requests, t.window_seconds));
         println!(
-            "{} ({})\n  id:               {}\n  UPN on reset:     {}\n  redeem links:     {lifetime}",
+            "{} ({})\n  id:               {}\n  UPN on reset:     {}\n  redeem links:     {lifetime}\n  invite throttle:  {throttle}",
             tenant.display_name,
             tenant.initial_domain,
             tenant.id,
@@ -95,15 +98,26 @@ pub async fn show_tenant(config: StoreConfig, tenant: Option<String>, json: bool
     Ok(())
 }
 
-pub async fn set_tenant(
-    config: StoreConfig,
-    tenant: Option<String>,
-    upn_on_reset: Option<String>,
-    lifetime: Option<String>,
-    json: bool,
-) -> anyhow::Result<()> {
+/// The settings `guestlist tenant set` changes, as typed on the command line.
+pub struct TenantChanges {
+    pub upn_on_reset: Option<String>,
+    pub invitation_lifetime_days: Option<String>,
+    pub invitation_throttle: Option<String>,
+}
+
+pub async fn set_tenant(config: StoreConfig, tenant: Option<String>, changes: TenantChanges, json: bool) -> anyhow::Result<()> {
     let store = open(&config).await?;
     let mut tenant = pick_tenant(&store, tenant).await?;
+    if let Some(text) = changes.invitation_throttle {
+        tenant.invitation_throttle = match text.as_str() {
+            "off" | "none" => None,
+            "graph" => Some(InvitationThrottle::GRAPH),
+            limit => Some(InvitationThrottle::parse(limit).ok_or_else(|| {
+                anyhow::anyhow!("--invitation-throttle takes graph, off, or REQUESTS/SECONDS (e.g. 150/5), not '{limit}'")
+            })?),
+        };
+    }
+    let (upn_on_reset, lifetime) = (changes.upn_on_reset, changes.invitation_lifetime_days);
     if let Some(text) = upn_on_reset {
         tenant.upn_on_reset =
             UpnOnReset::parse(&text).ok_or_else(|| anyhow::anyhow!("--upn-on-reset takes followNewEmail or keep, not '{text}'"))?;

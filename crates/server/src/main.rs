@@ -52,6 +52,9 @@ enum TenantCommand {
         /// Days a redeem link stays valid; `none` for never (Graph's behaviour, the default).
         #[arg(long, value_name = "DAYS|none")]
         invitation_lifetime_days: Option<String>,
+        /// Throttle `/invitations` like Graph: `graph` (150 requests per 5 s), `REQUESTS/SECONDS`, or `off` (default).
+        #[arg(long, value_name = "graph|REQUESTS/SECONDS|off")]
+        invitation_throttle: Option<String>,
     },
 }
 
@@ -86,8 +89,9 @@ async fn main() -> ExitCode {
         Command::Tenant(TenantCommand::Show { store }) => {
             report(admin::show_tenant(store, cli.client.tenant.clone(), cli.client.json).await)
         }
-        Command::Tenant(TenantCommand::Set { store, upn_on_reset, invitation_lifetime_days }) => {
-            report(admin::set_tenant(store, cli.client.tenant.clone(), upn_on_reset, invitation_lifetime_days, cli.client.json).await)
+        Command::Tenant(TenantCommand::Set { store, upn_on_reset, invitation_lifetime_days, invitation_throttle }) => {
+            let changes = admin::TenantChanges { upn_on_reset, invitation_lifetime_days, invitation_throttle };
+            report(admin::set_tenant(store, cli.client.tenant.clone(), changes, cli.client.json).await)
         }
         Command::Client(command) => guestlist_client::cli::run(&cli.client, command).await,
     }

@@ -420,6 +420,15 @@ macro_rules! impl_store {
                     execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
                     transaction.commit().await.map_err($map_error)
                 }
+
+                async fn count_request(&self, tenant: TenantId, scope: &str, window_start: i64, prune_before: i64) -> StoreResult<u64> {
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    execute(&mut transaction, schema::THROTTLE_PRUNE, vec![tenant.into(), scope.into(), prune_before.into()]).await?;
+                    let rows = fetch(&mut transaction, schema::THROTTLE_COUNT, vec![tenant.into(), scope.into(), window_start.into()]).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    let count = rows.first().ok_or_else(|| StoreError::Database("the throttle upsert returned no row".into()))?.int("request_count")?;
+                    u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
+                }
             }
         }
     };

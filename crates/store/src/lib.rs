@@ -181,6 +181,12 @@ pub trait Store: Send + Sync + 'static {
     /// member through nested groups (cycles end; the object itself is never listed), in id order.
     async fn member_of(&self, tenant: TenantId, member_id: ObjectId, transitive: bool, page: &PageRequest) -> StoreResult<GroupPage>;
 
+    // Throttling, shared by every replica on the database.
+    /// Counts one request of `scope` in the fixed window starting at `window_start` (seconds since
+    /// the epoch), drops the scope's windows that started before `prune_before`, and returns the
+    /// window's count including this request.
+    async fn count_request(&self, tenant: TenantId, scope: &str, window_start: i64, prune_before: i64) -> StoreResult<u64>;
+
     // Deletion and sponsors.
     /// Deletes the user with the audit entries in one transaction: its pending invitations are
     /// revoked (and kept), its sponsorships of other users and its own sponsor links go, group

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, SubsecRound, Utc};
 use guestlist_domain::audit::AuditRecord;
 use guestlist_domain::ids::ObjectId;
-use guestlist_domain::tenant::{Application, UpnOnReset};
+use guestlist_domain::tenant::{Application, InvitationThrottle, UpnOnReset};
 use guestlist_domain::ticket::{InvitationRecord, TicketState};
 use guestlist_domain::user::{ExternalUserState, UserType};
 use guestlist_domain::{Tenant, Upn, User};
@@ -123,7 +123,16 @@ pub(crate) fn set_list(columns: &[&str], keys: usize) -> String {
 
 // ---- tenants -------------------------------------------------------------------------------
 
-const TENANT_COLUMNS: [&str; 6] = ["id", "display_name", "initial_domain", "upn_on_reset", "invitation_lifetime_days", "created_date_time"];
+const TENANT_COLUMNS: [&str; 8] = [
+    "id",
+    "display_name",
+    "initial_domain",
+    "upn_on_reset",
+    "invitation_lifetime_days",
+    "created_date_time",
+    "invitation_throttle_requests",
+    "invitation_throttle_window_seconds",
+];
 static TENANT_SELECT: LazyLock<String> = LazyLock::new(|| format!("SELECT {} FROM tenants", TENANT_COLUMNS.join(", ")));
 pub(crate) static TENANT_INSERT: LazyLock<String> = LazyLock::new(|| insert_statement("tenants", &TENANT_COLUMNS));
 pub(crate) static TENANT_UPDATE: LazyLock<String> =
@@ -141,6 +150,8 @@ pub(crate) fn tenant_values(tenant: &Tenant) -> Vec<SqlValue> {
         tenant.upn_on_reset.as_str().into(),
         SqlValue::Int(tenant.invitation_lifetime_days.map(i64::from)),
         stored_time(tenant.created_date_time).into(),
+        SqlValue::Int(tenant.invitation_throttle.map(|t| i64::from(t.requests))),
+        SqlValue::Int(tenant.invitation_throttle.map(|t| i64::from(t.window_seconds))),
     ]
 }
 
@@ -155,8 +166,28 @@ pub(crate) fn tenant_from_row(row: &impl RowAccess) -> StoreResult<Tenant> {
             .map(|days| u32::try_from(days).map_err(|e| corrupt("invitation_lifetime_days", e)))
             .transpose()?,
         created_date_time: row.time("created_date_time")?,
+        invitation_throttle: invitation_throttle_from_row(row)?,
     })
 }
+
+fn invitation_throttle_from_row(row: &impl RowAccess) -> StoreResult<Option<InvitationThrottle>> {
+    let to_u32 = |name: &'static str, value: i64| u32::try_from(value).map_err(|e| corrupt(name, e));
+    match (row.opt_int("invitation_throttle_requests")?, row.opt_int("invitation_throttle_window_seconds")?) {
+        (Some(requests), Some(seconds)) => Ok(Some(InvitationThrottle {
+            requests: to_u32("invitation_throttle_requests", requests)?,
+            window_seconds: to_u32("invitation_throttle_window_seconds", seconds)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Counts one request in a throttling window and returns the window's count so far. One
+/// upsert, so replicas sharing the database share the count.
+pub(crate) const THROTTLE_COUNT: &str =
+    "INSERT INTO throttle_windows (tenant_id, scope, window_start, request_count) VALUES ($1, $2, $3, 1) \
+     ON CONFLICT (tenant_id, scope, window_start) DO UPDATE SET request_count = throttle_windows.request_count + 1 RETURNING request_count";
+/// Windows that ended long ago are of no further use.
+pub(crate) const THROTTLE_PRUNE: &str = "DELETE FROM throttle_windows WHERE tenant_id = $1 AND scope = $2 AND window_start < $3";
 
 // ---- applications --------------------------------------------------------------------------
 

@@ -118,6 +118,8 @@ store_tests!(
     list_users_pages,
     special_characters_are_literal,
     audit_newest_first,
+    throttle_counts_per_window,
+    tenant_throttle_round_trip,
     delete_user_revokes_invitations_and_sponsorships,
     sponsors_add_list_remove_and_refusals,
     invitation_adds_sponsors_once,
@@ -139,6 +141,7 @@ async fn new_tenant(store: &Arc<dyn Store>, domain: &str) -> Tenant {
         initial_domain: domain.to_string(),
         upn_on_reset: UpnOnReset::FollowNewEmail,
         invitation_lifetime_days: None,
+        invitation_throttle: None,
         created_date_time: at(0),
     };
     store.insert_tenant(&tenant).await.expect("insert tenant");
@@ -844,6 +847,39 @@ async fn audit_newest_first(store: Arc<dyn Store>) {
     assert_eq!(newest, vec![records[2].clone(), records[0].clone(), records[3].clone()]);
     assert_eq!(store.audit_records(tenant.id, 100).await.unwrap().len(), 4);
     assert_eq!(latest.version, 5);
+}
+
+async fn throttle_counts_per_window(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+    // Concurrent requests in one window each get a distinct count.
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.count_request(tenant.id, "invitations", 1_000, 0).await.unwrap() })
+        })
+        .collect();
+    let mut counts = vec![];
+    for task in tasks {
+        counts.push(task.await.unwrap());
+    }
+    counts.sort();
+    assert_eq!(counts, (1..=10).collect::<Vec<u64>>());
+    // Windows, scopes and tenants are counted apart.
+    assert_eq!(store.count_request(tenant.id, "invitations", 1_005, 0).await.unwrap(), 1);
+    assert_eq!(store.count_request(tenant.id, "users", 1_000, 0).await.unwrap(), 1);
+    assert_eq!(store.count_request(other.id, "invitations", 1_000, 0).await.unwrap(), 1);
+    // Pruning drops old windows: counting in window 1000 again starts from 1.
+    assert_eq!(store.count_request(tenant.id, "invitations", 1_010, 1_001).await.unwrap(), 1);
+    assert_eq!(store.count_request(tenant.id, "invitations", 1_000, 0).await.unwrap(), 1);
+}
+
+async fn tenant_throttle_round_trip(store: Arc<dyn Store>) {
+    let mut tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    assert_eq!(store.tenant(&tenant.id.to_string()).await.unwrap().unwrap().invitation_throttle, None);
+    tenant.invitation_throttle = Some(guestlist_domain::tenant::InvitationThrottle::GRAPH);
+    store.update_tenant(&tenant).await.unwrap();
+    assert_eq!(store.tenant(&tenant.id.to_string()).await.unwrap().unwrap(), tenant);
 }
 
 // ---- connecting ----------------------------------------------------------------------------

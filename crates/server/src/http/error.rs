@@ -22,12 +22,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub www_authenticate: Option<&'static str>,
+    /// `innerError.code`, where Graph nests one (throttling: `throttledRequest`).
+    pub inner_code: Option<&'static str>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), www_authenticate: None }
+        ApiError { status, code, message: message.into(), inner_code: None, headers: vec![] }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -40,7 +42,7 @@ impl ApiError {
     }
 
     pub fn invalid_token(message: impl Into<String>) -> Self {
-        ApiError { www_authenticate: Some("Bearer"), ..Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message) }
+        ApiError { headers: vec![("www-authenticate", "Bearer".into())], ..Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message) }
     }
 
     /// Graph's answer for a path segment it does not serve.
@@ -67,6 +69,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::InviteNotPermitted(_) => ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message),
             ServiceError::ResetNotPermitted => ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message),
             ServiceError::DirectoryAccessDenied => ApiError::new(StatusCode::FORBIDDEN, "Authorization_RequestDenied", message),
+            // Graph's throttling answer (contract §6.2-6.3); SDK retry handlers honour Retry-After.
+            ServiceError::Throttled { tenant_id, app_id, retry_after_seconds } => ApiError {
+                inner_code: Some("throttledRequest"),
+                headers: vec![
+                    ("retry-after", retry_after_seconds.to_string()),
+                    ("x-ms-throttle-scope", format!("Tenant/InvitationManager/{app_id}/{tenant_id}")),
+                    ("x-ms-throttle-information", "ResourceUnitLimitExceeded".into()),
+                ],
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
+            },
             ServiceError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable", message),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -88,15 +100,18 @@ impl From<guestlist_odata::ODataError> for ApiError {
 pub struct PendingGraphError {
     code: &'static str,
     message: String,
+    inner_code: Option<&'static str>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
-        if let Some(challenge) = self.www_authenticate {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
         }
-        response.extensions_mut().insert(PendingGraphError { code: self.code, message: self.message });
+        response.extensions_mut().insert(PendingGraphError { code: self.code, message: self.message, inner_code: self.inner_code });
         response
     }
 }
@@ -131,17 +146,15 @@ pub async fn graph_envelope(mut request: Request, next: Next) -> Response {
         adopt_plain_rejection(&mut response).await;
     }
     if let Some(pending) = response.extensions_mut().remove::<PendingGraphError>() {
-        let body = json!({
-            "error": {
-                "code": pending.code,
-                "message": pending.message,
-                "innerError": {
-                    "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
-                    "request-id": ids.request_id,
-                    "client-request-id": ids.client_request_id,
-                }
-            }
+        let mut inner = json!({
+            "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "request-id": ids.request_id,
+            "client-request-id": ids.client_request_id,
         });
+        if let Some(code) = pending.inner_code {
+            inner["code"] = json!(code);
+        }
+        let body = json!({"error": {"code": pending.code, "message": pending.message, "innerError": inner}});
         *response.body_mut() = Body::from(body.to_string());
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(GRAPH_JSON));
         response.headers_mut().remove(header::CONTENT_LENGTH);
@@ -182,5 +195,5 @@ async fn adopt_plain_rejection(response: &mut Response) {
         _ if status.is_server_error() => ("InternalServerError", "An internal server error occurred.".to_string()),
         _ => ("BadRequest", if text.is_empty() { status.canonical_reason().unwrap_or("Bad request").to_string() } else { text }),
     };
-    response.extensions_mut().insert(PendingGraphError { code, message });
+    response.extensions_mut().insert(PendingGraphError { code, message, inner_code: None });
 }

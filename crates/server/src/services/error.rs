@@ -27,6 +27,9 @@ pub enum ServiceError {
     /// A directory read or write without the permission it needs.
     #[error("Insufficient privileges to complete the operation.")]
     DirectoryAccessDenied,
+    /// The tenant's invitation limit is used up for this window (DECISIONS 17).
+    #[error("Too many requests from Identifier:{tenant_id}+{app_id} under category:invitations. Please try again later.")]
+    Throttled { tenant_id: String, app_id: String, retry_after_seconds: u64 },
     /// The database is unreachable; nothing was changed.
     #[error("The service is temporarily unavailable. Please retry.")]
     Unavailable,

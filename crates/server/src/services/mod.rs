@@ -7,6 +7,7 @@ pub mod groups;
 pub mod invitations;
 pub mod sponsors;
 pub mod tenants;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 
@@ -37,6 +38,13 @@ pub enum CallerPrincipal {
 }
 
 impl Caller {
+    /// The client id of the app the caller acts through.
+    pub fn app_id(&self) -> ObjectId {
+        match &self.principal {
+            CallerPrincipal::App { app_id, .. } => *app_id,
+        }
+    }
+
     pub fn may(&self, action: Action) -> bool {
         match &self.principal {
             CallerPrincipal::App { roles, .. } => action.permitted_for_app(roles),

@@ -36,6 +36,7 @@ impl Services {
                     initial_domain: DEMO_TENANT_DOMAIN.into(),
                     upn_on_reset: UpnOnReset::default(),
                     invitation_lifetime_days: None,
+                    invitation_throttle: None,
                     created_date_time: Utc::now(),
                 };
                 match self.store.insert_tenant(&tenant).await {

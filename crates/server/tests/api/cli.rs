@@ -158,3 +158,46 @@ async fn tenant_set_switches_the_upn_rule_of_a_running_server() {
     let refused = guestlist(set("sometimes")).await;
     assert!(!refused.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_set_turns_on_graphs_invitation_throttling() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let data_dir = server.data_dir.path().display().to_string();
+    let set = |value: &str| {
+        vec![
+            "tenant".into(),
+            "set".into(),
+            "--data-dir".into(),
+            data_dir.clone(),
+            "--invitation-throttle".into(),
+            value.into(),
+            "--json".into(),
+        ]
+    };
+    assert_eq!(stdout_json(&guestlist(set("graph")).await)["invitationThrottle"], "150/5");
+    // An hour-long window of 3 requests: the 4th is refused whatever the machine's speed.
+    assert_eq!(stdout_json(&guestlist(set("3/3600")).await)["invitationThrottle"], "3/3600");
+    let invite = |i: usize| json!({"invitedUserEmailAddress": format!("t{i}@example.com"), "inviteRedirectUrl": "https://x.example"});
+    for i in 0..3 {
+        let (status, body) = server.post("/v1.0/invitations", invite(i)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let response = server.http.post(server.url("/v1.0/invitations")).bearer_auth(&server.token).json(&invite(3)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let headers = response.headers().clone();
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry_after));
+    assert!(headers["x-ms-throttle-scope"].to_str().unwrap().ends_with(&server.connection.tenant_id));
+    assert!(headers.contains_key("x-ms-throttle-information"));
+    let body: Value = response.json().await.unwrap();
+    crate::harness::assert_graph_error(&body, "TooManyRequests", "Please try again later.");
+    assert_eq!(body["error"]["innerError"]["code"], "throttledRequest");
+    assert_eq!(server.user_count().await, 3, "the refused invitation changed nothing");
+    // Other routes are not throttled; turning it off lifts the limit.
+    let (status, _) = server.get("/v1.0/users").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stdout_json(&guestlist(set("off")).await)["invitationThrottle"], Value::Null);
+    let (status, _) = server.post("/v1.0/invitations", invite(4)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(!guestlist(set("lots")).await.status.success());
+}
