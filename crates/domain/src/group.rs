@@ -220,10 +220,9 @@ impl Group {
         if let Some(text) = &changes.visibility {
             let visibility = parse_visibility(text)?;
             // HiddenMembership is set only at creation (Graph's group reference).
-            if visibility == Visibility::HiddenMembership || self.visibility == Some(Visibility::HiddenMembership) {
-                if self.visibility != Some(visibility) {
-                    return Err(invalid("visibility", " HiddenMembership can only be set when the group is created."));
-                }
+            let hidden = visibility == Visibility::HiddenMembership || self.visibility == Some(Visibility::HiddenMembership);
+            if hidden && self.visibility != Some(visibility) {
+                return Err(invalid("visibility", " HiddenMembership can only be set when the group is created."));
             }
             self.visibility = Some(visibility);
         }
@@ -255,7 +254,8 @@ impl Group {
 /// A directory object that can be a member of a group.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DirectoryObject {
-    User(User),
+    /// Boxed: a user is several times the size of a group.
+    User(Box<User>),
     Group(Group),
 }
 

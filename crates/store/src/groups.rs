@@ -384,7 +384,7 @@ pub(crate) fn relationship_values(tenant: TenantId, object: ObjectId, page: &Pag
 /// Merges the user and group members (each in id order) into one page in id order.
 pub(crate) fn member_page(users: Vec<User>, groups: Vec<Group>, page: &PageRequest) -> MemberPage {
     let mut members: Vec<DirectoryObject> =
-        users.into_iter().map(DirectoryObject::User).chain(groups.into_iter().map(DirectoryObject::Group)).collect();
+        users.into_iter().map(|user| DirectoryObject::User(Box::new(user))).chain(groups.into_iter().map(DirectoryObject::Group)).collect();
     members.sort_by_key(|member| member.id().to_string());
     let (members, next) = page_of(members, page.top, DirectoryObject::id);
     MemberPage { members, next }

@@ -152,7 +152,7 @@ impl Services {
     /// The user or group with this id, as `directoryObjects/{id}` names either.
     async fn directory_object(&self, caller: &Caller, id: ObjectId) -> ServiceResult<Option<DirectoryObject>> {
         if let Some(user) = self.store.user(caller.tenant.id, &UserKey::Id(id)).await? {
-            return Ok(Some(DirectoryObject::User(user)));
+            return Ok(Some(DirectoryObject::User(Box::new(user))));
         }
         Ok(self.store.group(caller.tenant.id, id).await?.map(DirectoryObject::Group))
     }

@@ -316,7 +316,7 @@ pub async fn group_member_of(
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    group_memberships(state, version, caller, segment, raw, Membership::Direct).await
+    memberships(state, version, caller, segment, raw, Owner::Group, Membership::Direct).await
 }
 
 pub async fn group_transitive_member_of(
@@ -326,7 +326,7 @@ pub async fn group_transitive_member_of(
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    group_memberships(state, version, caller, segment, raw, Membership::Transitive).await
+    memberships(state, version, caller, segment, raw, Owner::Group, Membership::Transitive).await
 }
 
 pub async fn user_member_of(
@@ -336,7 +336,7 @@ pub async fn user_member_of(
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    user_memberships(state, version, caller, segment, raw, Membership::Direct).await
+    memberships(state, version, caller, segment, raw, Owner::User, Membership::Direct).await
 }
 
 pub async fn user_transitive_member_of(
@@ -346,48 +346,43 @@ pub async fn user_transitive_member_of(
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    user_memberships(state, version, caller, segment, raw, Membership::Transitive).await
+    memberships(state, version, caller, segment, raw, Owner::User, Membership::Transitive).await
 }
 
-fn membership_segment(membership: Membership) -> &'static str {
-    match membership {
+/// Whose `memberOf` a route lists.
+#[derive(Clone, Copy)]
+enum Owner {
+    Group,
+    User,
+}
+
+async fn memberships(
+    State(state): State<AppState>,
+    version: GraphVersion,
+    Authenticated(caller): Authenticated,
+    Path(segment): Path<String>,
+    RawQuery(raw): RawQuery,
+    owner: Owner,
+    membership: Membership,
+) -> Result<Response, ApiError> {
+    let raw = raw.unwrap_or_default();
+    let options = parse_member_list_options(&raw)?;
+    let page = PageRequest { top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken.clone() };
+    let relation = match membership {
         Membership::Direct => "memberOf",
         Membership::Transitive => "transitiveMemberOf",
-    }
-}
-
-async fn group_memberships(
-    State(state): State<AppState>,
-    version: GraphVersion,
-    Authenticated(caller): Authenticated,
-    Path(segment): Path<String>,
-    RawQuery(raw): RawQuery,
-    membership: Membership,
-) -> Result<Response, ApiError> {
-    let id = group_id(&segment)?;
-    let raw = raw.unwrap_or_default();
-    let options = parse_member_list_options(&raw)?;
-    let page = PageRequest { top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken.clone() };
-    let groups = state.services.group_member_of(&caller, id, membership, &page).await?;
-    let resource = format!("groups/{id}/{}", membership_segment(membership));
-    Ok(member_of_response(&state, version, &resource, &raw, &groups, options.select.as_deref()))
-}
-
-async fn user_memberships(
-    State(state): State<AppState>,
-    version: GraphVersion,
-    Authenticated(caller): Authenticated,
-    Path(segment): Path<String>,
-    RawQuery(raw): RawQuery,
-    membership: Membership,
-) -> Result<Response, ApiError> {
-    let key = user_key(&segment)?;
-    let raw = raw.unwrap_or_default();
-    let options = parse_member_list_options(&raw)?;
-    let page = PageRequest { top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken.clone() };
-    let groups = state.services.user_member_of(&caller, &key, membership, &page).await?;
-    let segment = percent_encoding::utf8_percent_encode(&segment, PATH_SEGMENT).to_string();
-    let resource = format!("users/{segment}/{}", membership_segment(membership));
+    };
+    let (groups, resource) = match owner {
+        Owner::Group => {
+            let id = group_id(&segment)?;
+            (state.services.group_member_of(&caller, id, membership, &page).await?, format!("groups/{id}/{relation}"))
+        }
+        Owner::User => {
+            let groups = state.services.user_member_of(&caller, &user_key(&segment)?, membership, &page).await?;
+            let segment = percent_encoding::utf8_percent_encode(&segment, PATH_SEGMENT).to_string();
+            (groups, format!("users/{segment}/{relation}"))
+        }
+    };
     Ok(member_of_response(&state, version, &resource, &raw, &groups, options.select.as_deref()))
 }
 
@@ -456,7 +451,7 @@ fn refuse_unwritable(body: &JsonBody, extra: &[&str]) -> Result<(), ApiError> {
 
 /// The object id at the end of an `@odata.id` URL: `https://graph.microsoft.com/v1.0/directoryObjects/{id}`,
 /// `.../users/{id}`, `.../groups/{id}` or a relative `groups/{id}`; any origin and version, as Graph accepts.
-fn referenced_object(reference: &str, collections: &[&str]) -> Result<ObjectId, ApiError> {
+pub(crate) fn referenced_object(reference: &str, collections: &[&str]) -> Result<ObjectId, ApiError> {
     let invalid = || ApiError::bad_request(format!("Invalid URL format specified in @odata.id: '{reference}'."));
     let path = reference.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
     let mut segments = path.rsplit('/');
