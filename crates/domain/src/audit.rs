@@ -127,3 +127,17 @@ impl Initiator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_json_arrays_in_strings() {
+        assert_eq!(graph_text(Some(r#"a"b@example.com"#)), r#"["a\"b@example.com"]"#);
+        assert_eq!(graph_text(None), "[]");
+        assert_eq!(graph_value(&[true.into()]), "[true]");
+        let change = ModifiedProperty::text("Mail", None, Some("a@b.com"));
+        assert_eq!((change.old_value.as_deref(), change.new_value.as_deref()), (Some("[]"), Some(r#"["a@b.com"]"#)));
+    }
+}

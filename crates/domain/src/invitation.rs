@@ -194,7 +194,6 @@ mod tests {
             initial_domain: "contoso.onmicrosoft.com".into(),
             upn_on_reset,
             invitation_lifetime_days: None,
-            invitation_throttle: None,
             created_date_time: Utc::now(),
         }
     }

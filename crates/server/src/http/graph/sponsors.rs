@@ -9,6 +9,7 @@ use guestlist_domain::ids::ObjectId;
 use guestlist_odata::decode_path_segment;
 use serde_json::{json, Map, Value};
 
+use super::groups::referenced_object;
 use super::users::user_key;
 use super::wire::{user_json, JsonBody};
 use super::{graph_json, GraphVersion};
@@ -48,7 +49,8 @@ pub async fn add(
     let body = JsonBody::parse(&body, false)?;
     let reference =
         body.string("@odata.id")?.ok_or_else(|| ApiError::bad_request("The request body must name the sponsor in '@odata.id'."))?;
-    let sponsor = referenced_object(&reference)?;
+    // Graph accepts groups as sponsors too; guestlist links users for now.
+    let sponsor = referenced_object(&reference, &["users", "directoryObjects"])?;
     state.services.add_sponsor(&caller, &key, sponsor).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -72,39 +74,4 @@ fn not_found(id: &str) -> ApiError {
         "Request_ResourceNotFound",
         format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
     )
-}
-
-/// The object id at the end of an `@odata.id` URL: `https://graph.microsoft.com/v1.0/users/{id}`,
-/// `.../directoryObjects/{id}`, or a relative `users/{id}`; any host, as Graph accepts.
-fn referenced_object(reference: &str) -> Result<ObjectId, ApiError> {
-    let invalid = || ApiError::bad_request(format!("Invalid URL format specified in @odata.id: '{reference}'."));
-    let path = reference.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
-    let mut segments = path.rsplit('/');
-    let id = segments.next().ok_or_else(invalid)?;
-    let collection = segments.next().ok_or_else(invalid)?;
-    if !["users", "directoryObjects"].iter().any(|c| c.eq_ignore_ascii_case(collection)) {
-        return Err(invalid());
-    }
-    let id = decode_path_segment(id).map_err(|_| invalid())?;
-    ObjectId::parse(&id).map_err(|_| invalid())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_name_users_or_directory_objects() {
-        let id = "0b0e5c1a-3f5e-4d8e-9b8b-2a7c2f1c7e99";
-        for reference in [
-            format!("https://graph.microsoft.com/v1.0/users/{id}"),
-            format!("https://127.0.0.1:8443/beta/directoryObjects/{id}/"),
-            format!("users/{id}"),
-        ] {
-            assert_eq!(referenced_object(&reference).unwrap().to_string(), id, "{reference}");
-        }
-        for bad in ["", id, "https://graph.microsoft.com/v1.0/groups/x", "https://graph.microsoft.com/v1.0/users/not-a-guid"] {
-            assert_eq!(referenced_object(bad).unwrap_err().code, "Request_BadRequest", "{bad}");
-        }
-    }
 }
