@@ -194,6 +194,7 @@ mod tests {
             initial_domain: "contoso.onmicrosoft.com".into(),
             upn_on_reset,
             invitation_lifetime_days: None,
+            invitation_throttle: None,
             created_date_time: Utc::now(),
         }
     }
