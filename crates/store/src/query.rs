@@ -22,6 +22,9 @@ use crate::{StoreError, StoreResult, UserPage};
 pub(crate) struct SqlBuilder {
     pub sql: String,
     pub values: Vec<SqlValue>,
+    /// The placeholder of the tenant id, once bound, so side-table lookups can name it and use
+    /// their `(tenant_id, value)` indexes instead of probing row by row.
+    pub tenant: Option<String>,
 }
 
 impl SqlBuilder {
@@ -216,6 +219,14 @@ fn rows_of_user(table: &str) -> String {
     format!("FROM {table} c WHERE c.tenant_id = users.tenant_id AND c.user_id = users.id")
 }
 
+/// `users.id IN (matching side-table rows)`: uncorrelated, so the database looks the value up
+/// in the side table's `(tenant_id, value)` index first, rather than testing every user of the
+/// tenant (what a correlated `EXISTS` does).
+fn users_with(sql: &SqlBuilder, table: &str, condition: &str) -> String {
+    let tenant = sql.tenant.as_deref().unwrap_or("users.tenant_id");
+    format!("users.id IN (SELECT c.user_id FROM {table} c WHERE c.tenant_id = {tenant} AND {condition})")
+}
+
 fn any_string(sql: &mut SqlBuilder, collection: StringCollection, predicate: &StringPredicate) -> String {
     let side = side_table(collection);
     let value = format!("c.{}", side.value_column);
@@ -229,21 +240,22 @@ fn any_string(sql: &mut SqlBuilder, collection: StringCollection, predicate: &St
             format!("{value} IN ({})", placeholders.join(", "))
         }
     };
-    format!("EXISTS (SELECT 1 {} AND {condition})", rows_of_user(side.table))
+    users_with(sql, side.table, &condition)
 }
 
 fn any_identity(sql: &mut SqlBuilder, predicate: &IdentityPredicate) -> String {
-    let mut condition = String::new();
-    for (field, text) in &predicate.equals {
-        let equality = match field {
+    // All equalities hold on one and the same identity.
+    let equalities: Vec<String> = predicate
+        .equals
+        .iter()
+        .map(|(field, text)| match field {
             IdentityField::SignInType => format!("lower(c.sign_in_type) = lower({})", sql.bind(text.as_str())),
             IdentityField::Issuer => format!("c.issuer_lower = {}", sql.bind(fold(text))),
             IdentityField::IssuerAssignedId => format!("c.issuer_assigned_id_lower = {}", sql.bind(fold(text))),
-        };
-        condition.push_str(" AND ");
-        condition.push_str(&equality);
-    }
-    format!("EXISTS (SELECT 1 {}{condition})", rows_of_user("user_identities"))
+        })
+        .collect();
+    let condition = if equalities.is_empty() { "1 = 1".to_string() } else { equalities.join(" AND ") };
+    users_with(sql, "user_identities", &condition)
 }
 
 /// Appends the SQL of `filter` to `sql`: a boolean expression over the `users` table.
@@ -273,6 +285,7 @@ pub(crate) fn filter_sql(sql: &mut SqlBuilder, filter: &UserFilter) -> StoreResu
 /// `WHERE` over one tenant's users and the optional filter.
 fn tenant_and_filter(sql: &mut SqlBuilder, tenant: TenantId, filter: Option<&UserFilter>) -> StoreResult<String> {
     let tenant = sql.bind(tenant);
+    sql.tenant = Some(tenant.clone());
     Ok(match filter {
         Some(filter) => format!("WHERE tenant_id = {tenant} AND {}", filter_sql(sql, filter)?),
         None => format!("WHERE tenant_id = {tenant}"),
