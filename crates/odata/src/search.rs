@@ -35,7 +35,10 @@ fn joiner(input: &str) -> IResult<&str, Joiner> {
     )(input)
 }
 
-fn expression(input: &str) -> IResult<&str, (&str, Vec<(Joiner, &str)>)> {
+/// The first clause, then each further one with the word joining it.
+type Clauses<'a> = (&'a str, Vec<(Joiner, &'a str)>);
+
+fn expression(input: &str) -> IResult<&str, Clauses<'_>> {
     all_consuming(terminated(preceded(multispace0, pair(clause, many0(pair(joiner, clause)))), multispace0))(input)
 }
 

@@ -33,6 +33,9 @@ impl Schema {
 
     fn assert_fits(&self, type_name: &str, value: &Value, path: &str) {
         let object = value.as_object().unwrap_or_else(|| panic!("{path}: {type_name} must be an object, got {value}"));
+        // A derived type names itself, as in a directoryObject collection (`#microsoft.graph.group`).
+        let derived = object.get("@odata.type").and_then(Value::as_str).and_then(|t| t.strip_prefix("#microsoft.graph."));
+        let type_name = derived.unwrap_or(type_name);
         for (name, member) in object {
             if name.starts_with("@odata.") {
                 continue;
@@ -130,6 +133,14 @@ both_engines! {
         for member in [guest.as_str(), readers] {
             let (status, _) = server.post(&format!("/v1.0/groups/{team}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}")})).await;
             assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+        }
+        for path in [format!("/v1.0/users/{guest}?$expand=memberOf"), "/v1.0/users?$expand=memberOf,sponsors&$select=id,displayName".to_string()] {
+            let (status, body) = server.get(&path).await;
+            assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+            let users = body.get("value").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![body.clone()]);
+            for user in &users {
+                schema.assert_fits("user", user, &path);
+            }
         }
         let every = guestlist_odata::GROUP_PROPERTIES.join(",");
         for path in [format!("/v1.0/groups/{team}"), format!("/beta/groups/{readers}?$select={every}")] {

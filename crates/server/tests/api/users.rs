@@ -121,3 +121,44 @@ both_engines! {
         assert_eq!(server.user_count().await, 1);
     }
 }
+
+both_engines! {
+    async fn expand_adds_member_of_and_sponsors(server: TestServer) {
+        let guest = server.invite("yara@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+        let (_, sponsor) = server.post("/v1.0/users", MEMBER("zoe")).await;
+        let sponsor = sponsor["id"].as_str().unwrap().to_string();
+        let (status, _) = server.post(&format!("/v1.0/users/{guest}/sponsors/$ref"), json!({"@odata.id": format!("users/{sponsor}")})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, group) = server.post("/v1.0/groups", json!({"displayName": "Partners", "mailNickname": "partners", "mailEnabled": false, "securityEnabled": true})).await;
+        let group = group["id"].as_str().unwrap().to_string();
+        let (status, _) = server.post(&format!("/v1.0/groups/{group}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{guest}")})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+
+        let (status, body) = server.get(&format!("/v1.0/users/{guest}?$expand=memberOf")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["memberOf"].as_array().unwrap().len(), 1);
+        assert_eq!(body["memberOf"][0]["id"], group.as_str());
+        assert_eq!(body["memberOf"][0]["@odata.type"], "#microsoft.graph.group");
+        assert!(body.get("sponsors").is_none());
+
+        let (status, body) = server.get(&format!("/v1.0/users/{guest}?$expand=sponsors&$select=id")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["sponsors"][0]["id"], sponsor.as_str());
+        assert_eq!(body["sponsors"][0]["@odata.type"], "#microsoft.graph.user");
+
+        let (status, body) = server.get("/v1.0/users?$expand=memberOf&$filter=userType%20eq%20%27Guest%27").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["value"][0]["memberOf"][0]["id"], group.as_str());
+        let (_, members) = server.get("/v1.0/users?$expand=memberOf&$filter=userType%20eq%20%27Member%27").await;
+        assert_eq!(members["value"][0]["memberOf"], json!([]));
+
+        let (status, body) = server.get(&format!("/v1.0/users/{guest}?$expand=manager")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_graph_error(&body, "Request_UnsupportedQuery", "manager");
+        let (status, body) = server.get(&format!("/v1.0/users/{guest}?$expand=displayName")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_graph_error(&body, "Request_BadRequest", "navigation");
+        let response = server.http.get(server.url("/v1.0/users?$expand=memberOf&$count=true")).bearer_auth(&server.token).header("ConsistencyLevel", "eventual").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "no $expand in advanced queries");
+    }
+}

@@ -109,7 +109,7 @@ pub fn group_json(group: &Group, select: Option<&[String]>) -> Map<String, Value
 
 /// An item of a directoryObject collection: its `@odata.type`, then its properties; `$select`
 /// names that the item's type lacks are left out.
-fn directory_object_json(object: &DirectoryObject, select: Option<&[String]>) -> Value {
+pub(crate) fn directory_object_json(object: &DirectoryObject, select: Option<&[String]>) -> Value {
     let mut item = Map::new();
     let (odata_type, properties) = match object {
         DirectoryObject::User(user) => {

@@ -5,13 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use guestlist_domain::group::DirectoryObject;
 use guestlist_domain::ids::ObjectId;
 use guestlist_odata::decode_path_segment;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::groups::referenced_object;
+use super::groups::{directory_object_json, referenced_object};
 use super::users::user_key;
-use super::wire::{user_json, JsonBody};
+use super::wire::JsonBody;
 use super::{graph_json, GraphVersion};
 use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
@@ -25,15 +26,8 @@ pub async fn list(
     Path(segment): Path<String>,
 ) -> Result<Response, ApiError> {
     let sponsors = state.services.sponsors(&caller, &user_key(&segment)?).await?;
-    let value: Vec<Value> = sponsors
-        .iter()
-        .map(|sponsor| {
-            let mut object = Map::new();
-            object.insert("@odata.type".into(), Value::String("#microsoft.graph.user".into()));
-            object.extend(user_json(sponsor, None));
-            Value::Object(object)
-        })
-        .collect();
+    let value: Vec<Value> =
+        sponsors.into_iter().map(|sponsor| directory_object_json(&DirectoryObject::User(Box::new(sponsor)), None)).collect();
     let context = format!("{}/{}/$metadata#directoryObjects", state.services.public_origin, version.as_str());
     Ok(graph_json(&json!({"@odata.context": context, "value": value})).into_response())
 }

@@ -5,18 +5,23 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use guestlist_domain::filter::{UserField, UserFilter, UserQuery};
+use guestlist_domain::group::DirectoryObject;
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::user::UserType;
-use guestlist_odata::{decode_path_segment, parse_user_list_options, parse_user_search, UserListOptions};
-use guestlist_store::UserKey;
+use guestlist_domain::User;
+use guestlist_odata::{canonical_user_property, decode_path_segment, parse_user_list_options, parse_user_search, UserListOptions};
+use guestlist_store::{PageRequest, UserKey};
 use serde_json::{json, Map, Value};
 
+use super::groups::directory_object_json;
 use super::wire::{user_json, JsonBody};
 use super::{graph_json, GraphVersion};
 use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::AppState;
+use crate::services::groups::Membership;
 use crate::services::users::{NewMember, UserChanges};
+use crate::services::Caller;
 
 /// Graph's page size without `$top` (contract §6.4).
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -51,7 +56,14 @@ pub async fn list(
     if let Some(token) = &page.next {
         body.insert("@odata.nextLink".into(), Value::String(next_link(origin, version, "users", &raw, token)));
     }
-    body.insert("value".into(), Value::Array(page.users.iter().map(|u| Value::Object(user_json(u, select))).collect()));
+    let expansions = expansions(&options)?;
+    let mut values = Vec::with_capacity(page.users.len());
+    for user in &page.users {
+        let mut item = user_json(user, select);
+        expand(&state, &caller, user, &expansions, &mut item).await?;
+        values.push(Value::Object(item));
+    }
+    body.insert("value".into(), Value::Array(values));
     Ok(graph_json(&Value::Object(body)).into_response())
 }
 
@@ -81,6 +93,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let key = user_key(&segment)?;
     let options = parse_user_list_options(&raw.unwrap_or_default())?;
+    let expansions = expansions(&options)?;
     let user = state.services.user(&caller, &key).await?;
     let select = options.select.as_deref();
     let origin = &state.services.public_origin;
@@ -91,7 +104,63 @@ pub async fn get(
     let mut body = Map::new();
     body.insert("@odata.context".into(), Value::String(context));
     body.extend(user_json(&user, select));
+    expand(&state, &caller, &user, &expansions, &mut body).await?;
     Ok(graph_json(&Value::Object(body)).into_response())
+}
+
+/// Navigation properties `$expand` serves on users (contract §6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expansion {
+    MemberOf,
+    Sponsors,
+}
+
+/// Graph returns at most 20 objects of an expanded directory relationship.
+const MAX_EXPANDED: u32 = 20;
+
+fn expansions(options: &UserListOptions) -> Result<Vec<Expansion>, ApiError> {
+    let Some(text) = &options.expand else { return Ok(vec![]) };
+    text.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| match name.split('(').next().unwrap_or(name).trim() {
+            n if n.eq_ignore_ascii_case("memberOf") => Ok(Expansion::MemberOf),
+            n if n.eq_ignore_ascii_case("sponsors") => Ok(Expansion::Sponsors),
+            n if canonical_user_property(n).is_some() => {
+                Err(ApiError::bad_request(format!("Property '{n}' on type 'microsoft.graph.user' is not a navigation property or complex property. Only navigation properties can be expanded.")))
+            }
+            n => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                format!("Expanding '{n}' is not supported on 'microsoft.graph.user' by guestlist; memberOf and sponsors are."),
+            )),
+        })
+        .collect()
+}
+
+/// Adds each expanded relationship to the user's JSON, as a collection of typed directoryObjects.
+async fn expand(
+    state: &AppState,
+    caller: &Caller,
+    user: &User,
+    expansions: &[Expansion],
+    into: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    for expansion in expansions {
+        let (name, objects) = match expansion {
+            Expansion::MemberOf => {
+                let page = PageRequest { top: MAX_EXPANDED, after: None };
+                let groups = state.services.user_member_of(caller, &UserKey::Id(user.id), Membership::Direct, &page).await?;
+                ("memberOf", groups.groups.into_iter().map(DirectoryObject::Group).collect::<Vec<_>>())
+            }
+            Expansion::Sponsors => {
+                let sponsors = state.services.sponsors(caller, &UserKey::Id(user.id)).await?;
+                ("sponsors", sponsors.into_iter().take(MAX_EXPANDED as usize).map(|s| DirectoryObject::User(Box::new(s))).collect())
+            }
+        };
+        into.insert(name.into(), Value::Array(objects.iter().map(|o| directory_object_json(o, None)).collect()));
+    }
+    Ok(())
 }
 
 pub async fn update(
@@ -180,8 +249,11 @@ fn is_eventual(headers: &HeaderMap) -> bool {
 /// needs the header (contract §6.4). Returns the filter the store runs: `$filter` and `$search` together.
 fn effective_filter(options: &UserListOptions, eventual: bool) -> Result<Option<UserFilter>, ApiError> {
     let unsupported = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", message);
-    if options.expand.is_some() {
-        return Err(unsupported("$expand is not supported on this resource by guestlist yet.".into()));
+    // `$expand` is not supported in advanced queries (contract §6.4).
+    if options.expand.is_some() && eventual && (options.count || options.search.is_some()) {
+        return Err(unsupported(
+            "$expand is not supported in advanced queries (ConsistencyLevel: eventual with $count or $search).".into(),
+        ));
     }
     let advanced = options
         .filter
