@@ -68,12 +68,44 @@ def graph_client(server, version="v1.0", cred=None, auth=None) -> GraphServiceCl
     )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = f"{server.graph_url}/{version}"
-    return GraphServiceClient(request_adapter=adapter)
+    return track(GraphServiceClient(request_adapter=adapter))
+
+
+_open_http_clients: list = []
+
+
+def track(client: GraphServiceClient) -> GraphServiceClient:
+    """Close the client's connections when the current run() ends."""
+    _open_http_clients.append(client.request_adapter._http_client)
+    return client
 
 
 def run(coro_fn, *args, **kwargs):
-    """Run one async scenario on a fresh event loop."""
-    return asyncio.run(coro_fn(*args, **kwargs))
+    """Run one async scenario on a fresh event loop, then close the connections it opened.
+
+    Closing matters: a server stopping on SIGTERM may wait for idle connections
+    (see test_lifecycle.test_sigterm_with_idle_http2_connection).
+    """
+
+    async def scenario():
+        try:
+            return await coro_fn(*args, **kwargs)
+        finally:
+            closed = bool(_open_http_clients)
+            while _open_http_clients:
+                http = _open_http_clients.pop()
+                await http.aclose()
+                # msgraph-core's AsyncGraphTransport has no aclose(), so AsyncClient.aclose() leaves
+                # the wrapped connection pool (and its HTTP/2 connection) open: close it directly.
+                inner = getattr(http._transport, "transport", None)
+                if inner is not None:
+                    await inner.aclose()
+            if closed:
+                # An SSL transport finishes closing (close_notify) on later loop iterations;
+                # asyncio.run() would otherwise close the loop first and leak the socket.
+                await asyncio.sleep(0.05)
+
+    return asyncio.run(scenario())
 
 
 def unique_email(prefix="guest", domain="example.com") -> str:

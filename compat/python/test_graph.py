@@ -24,6 +24,7 @@ from graphkit import (
     graph_client,
     msal_app,
     run,
+    track,
     unique_email,
 )
 
@@ -495,7 +496,7 @@ def test_minimal_client_with_ssl_cert_file(server, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", server.ca)
 
     async def scenario():
-        client = GraphServiceClient(credentials=credential(server), scopes=[GRAPH_SCOPE])
+        client = track(GraphServiceClient(credentials=credential(server), scopes=[GRAPH_SCOPE]))
         client.request_adapter.base_url = f"{server.graph_url}/v1.0"
         inv = await invite(client, unique_email("minimal"))
         return inv, await client.users.by_user_id(inv.invited_user.id).get()

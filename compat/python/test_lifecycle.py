@@ -1,13 +1,16 @@
 """The server process itself: connection.json, TLS, clean shutdown."""
 
-import json
 import os
-import signal
 import ssl
 import socket
+import subprocess
+import time
+
+import httpx
 from urllib.parse import urlsplit
 
 from conftest import stop_server
+from graphkit import credential, GRAPH_SCOPE
 
 
 def test_connection_json(server):
@@ -43,3 +46,41 @@ def test_tls_http11_only_client(server):
 def test_sigterm_exits_cleanly(fresh_server):
     rc = stop_server(fresh_server)
     assert rc == 0, f"exit code {rc} after SIGTERM:\n{fresh_server.log()}"
+
+
+def test_sigterm_with_idle_http2_connection(fresh_server):
+    # msgraph-sdk keeps its httpx HTTP/2 connection open between requests (and, unless the caller
+    # closes the client, after the last one). An idle connection must not hold up shutdown.
+    token = credential(fresh_server).get_token(GRAPH_SCOPE).token
+    client = httpx.Client(http2=True, verify=ssl.create_default_context(cafile=fresh_server.ca), trust_env=False)
+    try:
+        r = client.get(f"{fresh_server.graph_url}/v1.0/users", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and r.http_version == "HTTP/2"
+        started = time.monotonic()
+        rc = stop_server(fresh_server)
+        took = time.monotonic() - started
+    finally:
+        client.close()
+    assert rc == 0
+    assert took < 3, f"SIGTERM took {took:.1f}s with one idle HTTP/2 connection open"
+
+
+def test_storage_engine_in_use(server):
+    sqlite_file = server.data_dir / "guestlist.db"
+    if server.engine == "sqlite":
+        assert sqlite_file.exists()
+    else:
+        assert not sqlite_file.exists(), "a --database-url server must not write SQLite"
+        out = subprocess.run(
+            ["psql", server.database_url, "-qAt", "-c",
+             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert out.returncode == 0, out.stderr
+        assert int(out.stdout.strip()) > 0, "no tables in the server's PostgreSQL database"
+
+
+def test_app_add_while_serving(server):
+    app = server.add_app("compat-read-only", "User.Read.All")
+    assert app["tenantId"] == server.tenant_id
+    assert app["clientId"] != server.client_id
