@@ -39,7 +39,7 @@ def msal_app(server, client_id=None, client_secret=None, tenant=None) -> msal.Co
     )
 
 
-def credential(server, client_id=None, client_secret=None, tenant=None) -> ClientSecretCredential:
+def credential(server, client_id=None, client_secret=None, tenant=None, **kwargs) -> ClientSecretCredential:
     return ClientSecretCredential(
         tenant or server.tenant_id,
         client_id or server.client_id,
@@ -47,6 +47,7 @@ def credential(server, client_id=None, client_secret=None, tenant=None) -> Clien
         authority=server.authority_url,
         disable_instance_discovery=True,
         connection_verify=server.ca,
+        **kwargs,
     )
 
 

@@ -1,9 +1,13 @@
 """Token acquisition with MSAL Python and azure-identity (clients.md §1, §2)."""
 
+import json
 import time
+from urllib.parse import parse_qs
 
 import pytest
+import requests
 from azure.core.exceptions import ClientAuthenticationError
+from azure.core.pipeline.transport import RequestsTransport
 
 from graphkit import GRAPH_AUDIENCES, GRAPH_SCOPE, credential, jwt_claims, msal_app
 
@@ -67,10 +71,19 @@ def test_azure_identity_token(server):
 
 def test_azure_identity_cae_claims_form_field(server):
     # enable_cae=True is what kiota passes; azure-identity then POSTs claims={"access_token":{"xms_cc":...}}.
-    token = credential(server).get_token(GRAPH_SCOPE, enable_cae=True)
+    sent = []
+    session = requests.Session()
+    session.trust_env = False
+    session.hooks["response"].append(lambda r, *a, **k: sent.append((r.request.url, r.request.body, r.status_code)))
+    cred = credential(server, transport=RequestsTransport(session=session, session_owner=False, connection_verify=server.ca))
+    token = cred.get_token(GRAPH_SCOPE, claims=None, enable_cae=True)
     assert_graph_token(server, token.token, server.client_id)
-    token2 = credential(server).get_token(GRAPH_SCOPE, claims=None, enable_cae=True)
-    assert_graph_token(server, token2.token, server.client_id)
+    token_posts = [(body, status) for url, body, status in sent if url.endswith("/oauth2/v2.0/token")]
+    assert len(token_posts) == 1, sent
+    body, status = token_posts[0]
+    form = parse_qs(body if isinstance(body, str) else body.decode())
+    assert status == 200
+    assert json.loads(form["claims"][0]) == {"access_token": {"xms_cc": {"values": ["CP1"]}}}
 
 
 def test_azure_identity_wrong_secret_raises(server):
