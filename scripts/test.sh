@@ -147,4 +147,13 @@ else
   else run_step "node compat (npm test)" node_tests; fi
 fi
 
+# ---------------------------------------------------------------- (e) benchmark smoke
+# bench/run --smoke: a few seconds on 1k users, SQLite only, debug build; it fails only when the
+# harness itself breaks (a route, the seeding, wrk), never on speed. The full run: BENCHMARKS.md.
+if [[ $BUILD_OK -eq 1 ]]; then
+  run_step "bench smoke" "$ROOT/bench/run" --smoke
+else
+  skip_step "bench smoke" "build failed"
+fi
+
 exit $FAILED
