@@ -12,6 +12,7 @@ pub mod group;
 pub mod ids;
 pub mod invitation;
 pub mod permissions;
+pub mod redemption;
 pub mod tenant;
 pub mod ticket;
 pub mod upn;
