@@ -258,6 +258,85 @@ macro_rules! impl_store {
                     all(self.read(&schema::INVITATIONS_FOR_USER, vec![tenant.into(), user_id.into()]).await?, schema::invitation_from_row)
                 }
 
+                async fn issue_passcode(
+                    &self,
+                    code: &guestlist_domain::redemption::PasscodeRecord,
+                    window_start: chrono::DateTime<chrono::Utc>,
+                    max_per_window: u32,
+                ) -> StoreResult<$crate::PasscodeIssue> {
+                    use $crate::redemption as r;
+                    let address = || vec![SqlValue::from(code.tenant_id), code.email_lower.as_str().into(), schema::stored_time(window_start).into()];
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    execute(&mut transaction, r::PASSCODE_LOCK, vec![code.tenant_id.into(), code.invitation_id.into()]).await?;
+                    execute(&mut transaction, r::PASSCODE_PRUNE, address()).await?;
+                    let counted = fetch(&mut transaction, r::PASSCODES_IN_WINDOW, address()).await?;
+                    if counted.len() >= max_per_window as usize {
+                        let oldest = counted.first().map(|row| row.time("created_date_time")).transpose()?.unwrap_or(window_start);
+                        // The oldest counted code leaves the window one window length after it was sent.
+                        let window = code.created_date_time - window_start;
+                        return Ok($crate::PasscodeIssue::LimitReached { retry_at: oldest + window });
+                    }
+                    execute(&mut transaction, r::PASSCODE_SUPERSEDE, vec![code.tenant_id.into(), code.invitation_id.into()]).await?;
+                    execute(&mut transaction, &r::passcode_insert(), r::passcode_values(code)).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok($crate::PasscodeIssue::Issued)
+                }
+
+                async fn latest_passcode(
+                    &self,
+                    tenant: TenantId,
+                    invitation_id: ObjectId,
+                ) -> StoreResult<Option<guestlist_domain::redemption::PasscodeRecord>> {
+                    one(self.read($crate::redemption::LATEST_PASSCODE, vec![tenant.into(), invitation_id.into()]).await?, $crate::redemption::passcode_from_row)
+                }
+
+                async fn reserve_passcode_try(
+                    &self,
+                    tenant: TenantId,
+                    code_id: ObjectId,
+                    now: chrono::DateTime<chrono::Utc>,
+                    max_tries: u32,
+                ) -> StoreResult<bool> {
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    let values = vec![tenant.into(), code_id.into(), schema::stored_time(now).into(), i64::from(max_tries).into()];
+                    Ok(execute(&mut connection, $crate::redemption::PASSCODE_RESERVE_TRY, values).await? == 1)
+                }
+
+                async fn use_passcode(
+                    &self,
+                    tenant: TenantId,
+                    code_id: ObjectId,
+                    session: &guestlist_domain::redemption::RedemptionSession,
+                ) -> StoreResult<bool> {
+                    use $crate::redemption as r;
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    if execute(&mut transaction, r::PASSCODE_USE, vec![tenant.into(), code_id.into()]).await? == 0 {
+                        return Ok(false);
+                    }
+                    let prune = vec![tenant.into(), session.email_lower.as_str().into(), schema::stored_time(session.created_date_time).into()];
+                    execute(&mut transaction, r::SESSION_PRUNE, prune).await?;
+                    execute(&mut transaction, &r::session_insert(), r::session_values(session)).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(true)
+                }
+
+                async fn redemption_session(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::redemption::RedemptionSession>> {
+                    one(self.read($crate::redemption::SESSION_BY_TOKEN_HASH, vec![token_hash.into()]).await?, $crate::redemption::session_from_row)
+                }
+
+                async fn redeem_invitation(&self, write: &$crate::RedemptionWrite) -> StoreResult<$crate::RedeemResult> {
+                    let audit = schema::audit_statements(&write.audit)?;
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    let guard = vec![write.tenant_id.into(), write.invitation_id.into(), schema::stored_time(write.now).into()];
+                    if execute(&mut transaction, $crate::redemption::INVITATION_REDEEM, guard).await? == 0 {
+                        return Ok($crate::RedeemResult::TicketNotPending);
+                    }
+                    let user = write_user_in(&mut transaction, &UserWrite::Update(write.user.clone())).await?;
+                    execute_all(&mut transaction, audit).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok($crate::RedeemResult::Redeemed(user))
+                }
+
                 async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>> {
                     all(self.read(&schema::AUDIT_NEWEST, vec![tenant.into(), i64::from(limit).into()]).await?, schema::audit_from_row)
                 }

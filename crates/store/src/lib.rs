@@ -24,11 +24,13 @@ mod error;
 mod groups;
 mod postgres;
 mod query;
+mod redemption;
 mod schema;
 mod sqlite;
 
 pub use error::{Conflict, StoreError};
 pub use groups::{GroupPage, GroupWrite, MemberPage, PageRequest};
+pub use redemption::{PasscodeIssue, RedeemResult, RedemptionWrite};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -148,6 +150,37 @@ pub trait Store: Send + Sync + 'static {
     async fn invitation_by_ticket_hash(&self, tenant: TenantId, ticket_hash: &str) -> StoreResult<Option<InvitationRecord>>;
     /// Oldest first.
     async fn invitations_for_user(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Vec<InvitationRecord>>;
+
+    // Redemption with email one-time passcode (contract §3.3, DECISIONS 10, 11).
+    /// Inserts a mailed code unless `max_per_window` codes went to its address since
+    /// `window_start` (then nothing is written); the invitation's earlier active codes are superseded.
+    async fn issue_passcode(
+        &self,
+        code: &guestlist_domain::redemption::PasscodeRecord,
+        window_start: DateTime<Utc>,
+        max_per_window: u32,
+    ) -> StoreResult<PasscodeIssue>;
+    /// The invitation's newest code, whatever its state.
+    async fn latest_passcode(
+        &self,
+        tenant: TenantId,
+        invitation_id: ObjectId,
+    ) -> StoreResult<Option<guestlist_domain::redemption::PasscodeRecord>>;
+    /// Counts one try against an active, unexpired code that has tries left, before the code is
+    /// compared; `false` (nothing counted) otherwise.
+    async fn reserve_passcode_try(&self, tenant: TenantId, code_id: ObjectId, now: DateTime<Utc>, max_tries: u32) -> StoreResult<bool>;
+    /// Marks the code used (giving back the try that compared it) and starts the session, in one
+    /// transaction; `false` (nothing written) when the code was used or replaced meanwhile.
+    async fn use_passcode(
+        &self,
+        tenant: TenantId,
+        code_id: ObjectId,
+        session: &guestlist_domain::redemption::RedemptionSession,
+    ) -> StoreResult<bool>;
+    async fn redemption_session(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::redemption::RedemptionSession>>;
+    /// Consumes the ticket only while it is pending and unexpired, then writes the guest and the
+    /// audit entries, in one transaction. A stale user version is `Conflict::StaleVersion`.
+    async fn redeem_invitation(&self, write: &RedemptionWrite) -> StoreResult<RedeemResult>;
 
     // Audit log, newest first.
     async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>>;
