@@ -16,7 +16,9 @@ pub enum PasscodeIssue {
     Issued,
     /// The address had its codes for this window; nothing was written. A new code can be sent
     /// once the oldest counted code leaves the window, at `retry_at`.
-    LimitReached { retry_at: DateTime<Utc> },
+    LimitReached {
+        retry_at: DateTime<Utc>,
+    },
 }
 
 /// Accepting an invitation: the guest as it becomes (an update of the version the caller read)
@@ -39,17 +41,8 @@ pub enum RedeemResult {
     TicketNotPending,
 }
 
-const PASSCODE_COLUMNS: [&str; 9] = [
-    "id",
-    "tenant_id",
-    "invitation_id",
-    "email_lower",
-    "code_hash",
-    "state",
-    "failed_attempts",
-    "created_date_time",
-    "expires_date_time",
-];
+const PASSCODE_COLUMNS: [&str; 9] =
+    ["id", "tenant_id", "invitation_id", "email_lower", "code_hash", "state", "failed_attempts", "created_date_time", "expires_date_time"];
 
 pub(crate) fn passcode_insert() -> String {
     insert_statement("one_time_passcodes", &PASSCODE_COLUMNS)
@@ -90,7 +83,8 @@ pub(crate) fn passcode_from_row(row: &impl RowAccess) -> StoreResult<PasscodeRec
 pub(crate) const PASSCODE_LOCK: &str = "UPDATE users SET version = version \
      WHERE tenant_id = $1 AND id = (SELECT user_id FROM invitations WHERE tenant_id = $1 AND id = $2)";
 /// Codes older than the counting window have expired long ago (30 minutes < 1 hour).
-pub(crate) const PASSCODE_PRUNE: &str = "DELETE FROM one_time_passcodes WHERE tenant_id = $1 AND email_lower = $2 AND created_date_time < $3";
+pub(crate) const PASSCODE_PRUNE: &str =
+    "DELETE FROM one_time_passcodes WHERE tenant_id = $1 AND email_lower = $2 AND created_date_time < $3";
 pub(crate) const PASSCODES_IN_WINDOW: &str = "SELECT created_date_time FROM one_time_passcodes \
      WHERE tenant_id = $1 AND email_lower = $2 AND created_date_time >= $3 ORDER BY created_date_time";
 /// Only the newest code of an invitation is accepted.

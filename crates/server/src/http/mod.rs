@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod graph;
 pub mod oauth;
+pub mod pages;
 pub mod server;
 
 use axum::extract::DefaultBodyLimit;
@@ -29,11 +30,15 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1.0", graph::router(GraphVersion::V1))
         .nest("/beta", graph::router(GraphVersion::Beta))
         .merge(oauth::router())
+        .merge(pages::router())
         .fallback(|uri: axum::http::Uri| async move {
             error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "NotFound", format!("No resource at '{}'.", uri.path()))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(error::graph_envelope))
-        .layer(TraceLayer::new_for_http())
+        // Page URLs hold redeem tickets: spans name the path only (pages::log_safe_uri).
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+            tracing::debug_span!("request", method = %request.method(), uri = %pages::log_safe_uri(request.uri()), version = ?request.version())
+        }))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ pub mod audit_log;
 mod error;
 pub mod groups;
 pub mod invitations;
+pub mod redemption;
 pub mod sponsors;
 pub mod tenants;
 pub mod throttle;

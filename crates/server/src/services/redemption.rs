@@ -1,0 +1,364 @@
+//! Redemption, the guest's side of an invitation (contract §3.3, §4.2-4.5; DECISIONS 2, 3, 10, 11):
+//! open a redeem link without consuming it, prove control of the invited address with an email
+//! one-time passcode, and accept, which consumes the ticket in one guarded transaction.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use guestlist_domain::audit::{activity, AuditRecord, Initiator, TargetResource};
+use guestlist_domain::ids::ObjectId;
+use guestlist_domain::redemption::{
+    self as rules, OneTimePasscode, PasscodeRecord, PasscodeRefusal, PasscodeState, RedemptionSession, SessionToken,
+};
+use guestlist_domain::ticket::{InvitationRecord, RedeemTicket, TicketRefusal};
+use guestlist_domain::{EmailAddress, Tenant, User};
+use guestlist_store::{Conflict, PasscodeIssue, RedeemResult, RedemptionWrite, StoreError, UserKey};
+
+use super::{ServiceError, ServiceResult, Services};
+
+/// Longest `tenant`, `user` or `ticket` value of a redeem link that is looked up at all.
+pub const MAX_LINK_PARAMETER: usize = 128;
+
+/// The query of a redeem link (`/redeem?tenant=&user=<invitation id>&ticket=&ver=2.0`), as received.
+#[derive(Clone, Default, serde::Deserialize)]
+pub struct RedeemLink {
+    #[serde(default)]
+    pub tenant: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub ticket: String,
+}
+
+impl std::fmt::Debug for RedeemLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedeemLink").field("tenant", &self.tenant).field("user", &self.user).field("ticket", &"***").finish()
+    }
+}
+
+/// A redeem link that can still be redeemed, with what the pages show.
+#[derive(Debug, Clone)]
+pub struct OpenInvitation {
+    pub tenant: Tenant,
+    pub invitation: InvitationRecord,
+    pub user: User,
+}
+
+/// Why a redeem link leads nowhere. Each gets its own page; none changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    Unknown,
+    AlreadyRedeemed,
+    /// By a later reset, re-invite or deletion (DECISIONS 2).
+    Revoked,
+    /// The tenant's invitation lifetime passed (DECISIONS 3).
+    Expired,
+    /// The tenant's allow/deny list blocks the invited domain now (contract §5.2).
+    DomainBlocked,
+}
+
+impl From<TicketRefusal> for LinkRefusal {
+    fn from(refusal: TicketRefusal) -> Self {
+        match refusal {
+            TicketRefusal::AlreadyRedeemed => LinkRefusal::AlreadyRedeemed,
+            TicketRefusal::Revoked => LinkRefusal::Revoked,
+            TicketRefusal::Expired => LinkRefusal::Expired,
+        }
+    }
+}
+
+/// What "Send code" did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeSending {
+    Sent,
+    /// [`rules::MAX_CODES_PER_HOUR`] codes went to the address this hour; a new one can be sent at `retry_at`.
+    LimitReached {
+        retry_at: DateTime<Utc>,
+    },
+}
+
+/// What checking an entered code found.
+#[derive(Debug)]
+pub enum CodeCheck {
+    /// The code was right: a session for the invited address starts (the cookie's value).
+    Verified(SessionToken),
+    /// Not eight digits; no try is counted.
+    Malformed,
+    Wrong {
+        tries_left: u32,
+    },
+    TooManyTries,
+    Expired,
+    /// No code was sent for this invitation, or it was used already.
+    NoActiveCode,
+}
+
+/// What "Accept" did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acceptance {
+    /// The ticket was consumed by this request; send the guest on to `redirect_url`.
+    Redeemed {
+        redirect_url: String,
+    },
+    /// The browser has no session for the invited address (none, expired, or for another address).
+    NeedsVerification,
+    Refused(LinkRefusal),
+}
+
+/// Concurrent writes to the guest (a PATCH, a reset) make the redemption re-read and re-decide.
+const MAX_ATTEMPTS: usize = 8;
+
+impl Services {
+    /// Looks a redeem link up. Reads only: mail scanners follow links (DECISIONS 11).
+    pub async fn open_redeem_link(&self, link: &RedeemLink) -> ServiceResult<Result<OpenInvitation, LinkRefusal>> {
+        let bounded = |value: &str| !value.is_empty() && value.len() <= MAX_LINK_PARAMETER;
+        if !(bounded(&link.tenant) && bounded(&link.user) && bounded(&link.ticket)) {
+            return Ok(Err(LinkRefusal::Unknown));
+        }
+        let Some(tenant) = self.store.tenant(&link.tenant).await? else { return Ok(Err(LinkRefusal::Unknown)) };
+        let ticket_hash = RedeemTicket::from_link(&link.ticket).hash();
+        let Some(invitation) = self.store.invitation_by_ticket_hash(tenant.id, &ticket_hash).await? else {
+            return Ok(Err(LinkRefusal::Unknown));
+        };
+        // `user=` names the invitation (contract §1.4); a ticket pasted into another link is unknown.
+        if ObjectId::parse(&link.user).ok() != Some(invitation.id) {
+            return Ok(Err(LinkRefusal::Unknown));
+        }
+        if let Err(refusal) = invitation.usable_at(Utc::now()) {
+            return Ok(Err(refusal.into()));
+        }
+        if !self.invitation_domain_allowed_at_redemption(&tenant, &invitation).await? {
+            return Ok(Err(LinkRefusal::DomainBlocked));
+        }
+        // A deleted guest revokes its tickets (DECISIONS 2); a missing one is treated the same.
+        let Some(user) = self.store.user(tenant.id, &UserKey::Id(invitation.user_id)).await? else {
+            return Ok(Err(LinkRefusal::Revoked));
+        };
+        Ok(Ok(OpenInvitation { tenant, invitation, user }))
+    }
+
+    /// The hook for the tenant's allow/deny list (contract §5.2): a pending invitation whose domain
+    /// became blocked fails at redemption. The list itself comes with a later issue; until then
+    /// every domain is allowed.
+    async fn invitation_domain_allowed_at_redemption(&self, _tenant: &Tenant, _invitation: &InvitationRecord) -> ServiceResult<bool> {
+        Ok(true)
+    }
+
+    /// "Send code": a new 8-digit code for the invited address, stored as a hash, mailed (DECISIONS 10).
+    pub async fn send_redemption_code(&self, open: &OpenInvitation) -> ServiceResult<CodeSending> {
+        let now = Utc::now();
+        let code = OneTimePasscode::generate();
+        let record = PasscodeRecord {
+            id: ObjectId::new_random(),
+            tenant_id: open.tenant.id,
+            invitation_id: open.invitation.id,
+            email_lower: open.invitation.email.to_lowercase(),
+            code_hash: hash_code(&code).await?,
+            state: PasscodeState::Active,
+            failed_attempts: 0,
+            created_date_time: now,
+            expires_date_time: now + rules::code_lifetime(),
+        };
+        match self.store.issue_passcode(&record, now - rules::code_rate_window(), rules::MAX_CODES_PER_HOUR).await? {
+            PasscodeIssue::LimitReached { retry_at } => Ok(CodeSending::LimitReached { retry_at }),
+            PasscodeIssue::Issued => {
+                self.mail_redemption_code(open, &code).await?;
+                Ok(CodeSending::Sent)
+            }
+        }
+    }
+
+    /// Whether a code was sent for this invitation and can still be entered.
+    pub async fn has_active_redemption_code(&self, open: &OpenInvitation) -> ServiceResult<bool> {
+        let latest = self.store.latest_passcode(open.tenant.id, open.invitation.id).await?;
+        Ok(latest.is_some_and(|code| code.checkable_at(Utc::now()).is_ok()))
+    }
+
+    /// "Enter code": compares the entered code with the invitation's newest one; a right code
+    /// starts a 24-hour session for the invited address (DECISIONS 10).
+    pub async fn check_redemption_code(&self, open: &OpenInvitation, entered: &str) -> ServiceResult<CodeCheck> {
+        let Some(entered) = OneTimePasscode::parse(entered) else { return Ok(CodeCheck::Malformed) };
+        let now = Utc::now();
+        let Some(code) = self.store.latest_passcode(open.tenant.id, open.invitation.id).await? else {
+            return Ok(CodeCheck::NoActiveCode);
+        };
+        if let Err(refusal) = code.checkable_at(now) {
+            return Ok(refusal_check(refusal));
+        }
+        if !self.store.reserve_passcode_try(open.tenant.id, code.id, now, rules::MAX_WRONG_TRIES).await? {
+            // Another request used the last try, or the code, meanwhile: read it again to say which.
+            let current = self.store.latest_passcode(open.tenant.id, open.invitation.id).await?;
+            return Ok(match current.filter(|c| c.id == code.id).map(|c| c.checkable_at(now)) {
+                Some(Err(refusal)) => refusal_check(refusal),
+                _ => CodeCheck::NoActiveCode,
+            });
+        }
+        if !verify_code(&entered, &code.code_hash).await? {
+            let tries_left = rules::MAX_WRONG_TRIES.saturating_sub(code.failed_attempts + 1);
+            return Ok(if tries_left == 0 { CodeCheck::TooManyTries } else { CodeCheck::Wrong { tries_left } });
+        }
+        let token = SessionToken::generate();
+        let session = RedemptionSession {
+            token_hash: token.hash(),
+            tenant_id: open.tenant.id,
+            email_lower: code.email_lower.clone(),
+            created_date_time: now,
+            expires_date_time: now + rules::session_lifetime(),
+        };
+        if !self.store.use_passcode(open.tenant.id, code.id, &session).await? {
+            return Ok(CodeCheck::NoActiveCode);
+        }
+        Ok(CodeCheck::Verified(token))
+    }
+
+    /// Whether the browser's session cookie vouches for the invited address.
+    pub async fn session_covers(&self, open: &OpenInvitation, token: Option<&SessionToken>) -> ServiceResult<bool> {
+        let Some(token) = token else { return Ok(false) };
+        let session = self.store.redemption_session(&token.hash()).await?;
+        Ok(session.is_some_and(|s| s.covers(open.tenant.id, &open.invitation.email, Utc::now())))
+    }
+
+    /// "Accept": consumes the ticket only if it is still pending (of two concurrent acceptances
+    /// exactly one wins), makes the guest `Accepted` with the `mail` identity, and writes the audit
+    /// entries, in one transaction (contract §3.3, DECISIONS 11).
+    pub async fn accept_invitation(&self, open: &OpenInvitation, token: Option<&SessionToken>) -> ServiceResult<Acceptance> {
+        if !self.session_covers(open, token).await? {
+            return Ok(Acceptance::NeedsVerification);
+        }
+        if !self.invitation_domain_allowed_at_redemption(&open.tenant, &open.invitation).await? {
+            return Ok(Acceptance::Refused(LinkRefusal::DomainBlocked));
+        }
+        let tenant = &open.tenant;
+        for _ in 0..MAX_ATTEMPTS {
+            let now = Utc::now();
+            let Some(current) = self.store.user(tenant.id, &UserKey::Id(open.invitation.user_id)).await? else {
+                return Ok(Acceptance::Refused(LinkRefusal::Revoked));
+            };
+            let (accepted, modified) = rules::accept(&current, &open.invitation.email, now);
+            let write = RedemptionWrite {
+                tenant_id: tenant.id,
+                invitation_id: open.invitation.id,
+                audit: redemption_audit(open, &accepted, modified, now),
+                user: accepted,
+                now,
+            };
+            match self.store.redeem_invitation(&write).await {
+                Ok(RedeemResult::Redeemed(_)) => return Ok(Acceptance::Redeemed { redirect_url: open.invitation.redirect_url.clone() }),
+                Ok(RedeemResult::TicketNotPending) => return Ok(Acceptance::Refused(self.why_not_pending(open).await?)),
+                Err(StoreError::Conflict(Conflict::StaleVersion)) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ServiceError::Internal("redemption kept conflicting with concurrent writes".into()))
+    }
+
+    async fn why_not_pending(&self, open: &OpenInvitation) -> ServiceResult<LinkRefusal> {
+        let current = self.store.invitation_by_ticket_hash(open.tenant.id, &open.invitation.ticket_hash).await?;
+        Ok(match current.map(|invitation| invitation.usable_at(Utc::now())) {
+            Some(Err(refusal)) => refusal.into(),
+            _ => LinkRefusal::Unknown,
+        })
+    }
+
+    /// The code goes to the invited address only (contract §4.5), in the guest's language.
+    async fn mail_redemption_code(&self, open: &OpenInvitation, code: &OneTimePasscode) -> ServiceResult<()> {
+        let to = EmailAddress::parse(&open.invitation.email)
+            .map_err(|e| ServiceError::Internal(format!("stored invitation address does not parse: {e}")))?;
+        self.send_one_time_passcode(&open.tenant, Some(open.user.id), &to, code.expose(), open.user.preferred_language.as_deref()).await?;
+        Ok(())
+    }
+
+    /// Whether this server can mail codes at all; without an SMTP server nobody can redeem.
+    pub fn can_mail_codes(&self) -> bool {
+        self.mail.is_configured()
+    }
+}
+
+fn refusal_check(refusal: PasscodeRefusal) -> CodeCheck {
+    match refusal {
+        PasscodeRefusal::Expired => CodeCheck::Expired,
+        PasscodeRefusal::TooManyTries => CodeCheck::TooManyTries,
+        PasscodeRefusal::NoLongerActive => CodeCheck::NoActiveCode,
+    }
+}
+
+/// `Redeem external user invite` (Invited Users) and `Update user` (Core Directory), initiated by
+/// the guest (contract §3.3, §7).
+fn redemption_audit(
+    open: &OpenInvitation,
+    accepted: &User,
+    modified: Vec<guestlist_domain::audit::ModifiedProperty>,
+    now: DateTime<Utc>,
+) -> Vec<AuditRecord> {
+    let initiator = Initiator::User { id: accepted.id.to_string(), user_principal_name: accepted.user_principal_name.to_string() };
+    let target = |modified_properties| TargetResource {
+        id: accepted.id.to_string(),
+        display_name: Some(accepted.display_name.clone()),
+        resource_type: "User".into(),
+        user_principal_name: Some(accepted.user_principal_name.to_string()),
+        modified_properties,
+    };
+    let redeem = AuditRecord::invited_users(
+        open.tenant.id,
+        activity::REDEEM_INVITE,
+        "Update",
+        initiator.clone(),
+        open.invitation.id,
+        target(vec![]),
+        now,
+    );
+    let mut update =
+        AuditRecord::invited_users(open.tenant.id, activity::UPDATE_USER, "Update", initiator, open.invitation.id, target(modified), now);
+    update.logged_by_service = "Core Directory".into();
+    vec![redeem, update]
+}
+
+/// Argon2id with OWASP's smallest recommended cost (19 MiB, 2 passes): an 8-digit code has
+/// too little entropy for a fast hash to protect it in a leaked database.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+async fn hash_code(code: &OneTimePasscode) -> ServiceResult<String> {
+    let code = code.clone();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        argon2().hash_password(code.expose().as_bytes(), &salt).map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?
+    .map_err(|e| ServiceError::Internal(format!("hashing a code: {e}")))
+}
+
+async fn verify_code(code: &OneTimePasscode, stored: &str) -> ServiceResult<bool> {
+    let (code, stored) = (code.clone(), stored.to_string());
+    tokio::task::spawn_blocking(move || {
+        let hash = PasswordHash::new(&stored).map_err(|e| ServiceError::Internal(format!("stored code hash: {e}")))?;
+        Ok(argon2().verify_password(code.expose().as_bytes(), &hash).is_ok())
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn codes_verify_against_their_hash_only() {
+        let code = OneTimePasscode::parse("12345678").unwrap();
+        let hash = hash_code(&code).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains("12345678"));
+        assert!(verify_code(&code, &hash).await.unwrap());
+        assert!(!verify_code(&OneTimePasscode::parse("12345679").unwrap(), &hash).await.unwrap());
+        assert_ne!(hash, hash_code(&code).await.unwrap(), "salted");
+    }
+
+    #[test]
+    fn a_link_never_prints_its_ticket() {
+        let link = RedeemLink { tenant: "t".into(), user: "u".into(), ticket: "secret-ticket".into() };
+        assert!(!format!("{link:?}").contains("secret-ticket"));
+    }
+}
