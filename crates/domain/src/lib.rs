@@ -11,6 +11,7 @@ pub mod filter;
 pub mod group;
 pub mod ids;
 pub mod invitation;
+pub mod mail;
 pub mod permissions;
 pub mod redemption;
 pub mod tenant;

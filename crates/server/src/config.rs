@@ -39,6 +39,40 @@ pub struct ServeConfig {
     /// The origin clients use when it differs from the listen address (behind a proxy), e.g. `https://guests.example.com`.
     #[arg(long, env = "GUESTLIST_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    #[command(flatten)]
+    pub mail: MailConfig,
+}
+
+/// Mail delivery. Without `--smtp-url` no mail is sent: messages are recorded as `notConfigured`
+/// and the `inviteRedeemUrl` of the API response is the only channel.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MailConfig {
+    /// SMTP server in lettre's URL format: `smtp://127.0.0.1:2525` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (implicit TLS, with login).
+    #[arg(long, env = "GUESTLIST_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of all mail, e.g. `Guest invitations <invites@example.com>`. Default: per tenant,
+    /// `<tenant name> invitations <invites@<tenant initial domain>>`.
+    #[arg(long, env = "GUESTLIST_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// Wait after the first failed delivery, doubling after each further one (default 5000).
+    #[arg(long, env = "GUESTLIST_MAIL_RETRY_FIRST_DELAY_MS", hide = true)]
+    pub mail_retry_first_delay_ms: Option<u64>,
+
+    /// The longest wait between delivery attempts (default 600000).
+    #[arg(long, env = "GUESTLIST_MAIL_RETRY_MAX_DELAY_MS", hide = true)]
+    pub mail_retry_max_delay_ms: Option<u64>,
+
+    /// Delivery attempts before a message is given up as `failed` (default 40).
+    #[arg(long, env = "GUESTLIST_MAIL_MAX_ATTEMPTS", hide = true)]
+    pub mail_max_attempts: Option<u32>,
+
+    /// How often the delivery worker looks for due messages (default 2000).
+    #[arg(long, env = "GUESTLIST_MAIL_POLL_INTERVAL_MS", hide = true)]
+    pub mail_poll_interval_ms: Option<u64>,
 }
 
 /// Where the store lives, shared by `serve` and the offline admin commands.

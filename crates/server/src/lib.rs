@@ -9,5 +9,6 @@ pub mod admin;
 pub mod config;
 pub mod connection;
 pub mod http;
+pub mod mail;
 pub mod services;
 pub mod tls;

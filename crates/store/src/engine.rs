@@ -249,6 +249,7 @@ macro_rules! impl_store {
 
                 async fn invitation_by_ticket_hash(&self, tenant: TenantId, ticket_hash: &str) -> StoreResult<Option<InvitationRecord>> {
                     one(
+                    statements.extend(write.mail.iter().flat_map($crate::mail::mail_statements));
                         self.read(&schema::INVITATION_BY_TICKET_HASH, vec![tenant.into(), ticket_hash.into()]).await?,
                         schema::invitation_from_row,
                     )
@@ -527,6 +528,107 @@ pub(crate) fn store_error(
         sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(conflict_of(e.as_ref())),
         sqlx::Error::Database(e) if is_unavailable(e.as_ref()) => StoreError::Unavailable(e.to_string()),
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+
+                async fn enqueue_mail(&self, write: &$crate::MailWrite, audit: &[AuditRecord]) -> StoreResult<()> {
+                    let mut statements = $crate::mail::mail_statements(write);
+                    statements.extend(schema::audit_statements(audit)?);
+                    self.write(statements).await
+                }
+
+                async fn claim_mail(
+                    &self,
+                    worker: &str,
+                    now: chrono::DateTime<chrono::Utc>,
+                    lease_until: chrono::DateTime<chrono::Utc>,
+                    limit: u32,
+                ) -> StoreResult<Vec<guestlist_domain::mail::MailRecord>> {
+                    let values = vec![worker.into(), schema::stored_time(lease_until).into(), schema::stored_time(now).into(), i64::from(limit).into()];
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    let rows = fetch(&mut transaction, $crate::mail::claim_sql($engine), values).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    let mut claimed = all(rows, $crate::mail::mail_from_row)?;
+                    claimed.sort_by_key(|record| (record.next_attempt_date_time, record.mail.id));
+                    Ok(claimed)
+                }
+
+                async fn mark_mail_sent(&self, id: ObjectId, worker: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<bool> {
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    let values = vec![id.into(), worker.into(), schema::stored_time(at).into()];
+                    Ok(execute(&mut connection, $crate::mail::MARK_SENT, values).await? == 1)
+                }
+
+                async fn mark_mail_failed(
+                    &self,
+                    id: ObjectId,
+                    worker: &str,
+                    failure: &$crate::MailFailure,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<bool> {
+                    let (sql, values) = $crate::mail::failure_values(id, worker, failure);
+                    let audit = schema::audit_statements(audit)?;
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    if execute(&mut transaction, sql, values).await? == 0 {
+                        return Ok(false);
+                    }
+                    execute_all(&mut transaction, audit).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(true)
+                }
+
+                async fn mail(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::mail::MailRecord>> {
+                    one(self.read(&$crate::mail::MAIL_BY_ID, vec![tenant.into(), id.into()]).await?, $crate::mail::mail_from_row)
+                }
+
+                async fn mails_for_invitation(
+                    &self,
+                    tenant: TenantId,
+                    invitation_id: ObjectId,
+                ) -> StoreResult<Vec<guestlist_domain::mail::MailRecord>> {
+                    all(
+                        self.read(&$crate::mail::MAILS_FOR_INVITATION, vec![tenant.into(), invitation_id.into()]).await?,
+                        $crate::mail::mail_from_row,
+                    )
+                }
+
+                async fn invitation(&self, tenant: TenantId, invitation_id: ObjectId) -> StoreResult<Option<InvitationRecord>> {
+                    one(self.read(&$crate::mail::INVITATION_BY_ID, vec![tenant.into(), invitation_id.into()]).await?, schema::invitation_from_row)
+                }
+
+                async fn pending_invitations(
+                    &self,
+                    tenant: TenantId,
+                    after: Option<$crate::InvitationCursor>,
+                    limit: u32,
+                ) -> StoreResult<Vec<$crate::PendingInvitation>> {
+                    let values = $crate::mail::pending_values(tenant, after, limit);
+                    all(self.read(&$crate::mail::PENDING_INVITATIONS, values).await?, $crate::mail::pending_invitation_from_row)
+                }
+
+                async fn is_unsubscribed(&self, tenant: TenantId, address: &str) -> StoreResult<bool> {
+                    let rows = self.read($crate::mail::IS_UNSUBSCRIBED, vec![tenant.into(), schema::fold(address).into()]).await?;
+                    Ok(!rows.is_empty())
+                }
+
+                async fn unsubscribe_link(&self, token_hash: &str) -> StoreResult<Option<(TenantId, String)>> {
+                    one(self.read($crate::mail::UNSUBSCRIBE_TOKEN, vec![token_hash.into()]).await?, $crate::mail::unsubscribe_link_from_row)
+                }
+
+                async fn unsubscribe(
+                    &self,
+                    tenant: TenantId,
+                    address: &str,
+                    at: chrono::DateTime<chrono::Utc>,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<bool> {
+                    let audit = schema::audit_statements(audit)?;
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    if execute(&mut transaction, $crate::mail::UNSUBSCRIBE, $crate::mail::unsubscribe_values(tenant, address, at)).await? == 0 {
+                        return Ok(false);
+                    }
+                    execute_all(&mut transaction, audit).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(true)
+                }
             StoreError::Unavailable(error.to_string())
         }
         other => StoreError::Database(other.to_string()),

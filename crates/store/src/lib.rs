@@ -11,6 +11,7 @@ use guestlist_domain::audit::AuditRecord;
 use guestlist_domain::audit_query::AuditQuery;
 use guestlist_domain::filter::{UserFilter, UserQuery};
 use guestlist_domain::ids::{ObjectId, TenantId};
+use guestlist_domain::mail::MailRecord;
 use guestlist_domain::tenant::Application;
 use guestlist_domain::ticket::InvitationRecord;
 use guestlist_domain::{Tenant, User};
@@ -22,6 +23,7 @@ mod audit_query;
 mod engine;
 mod error;
 mod groups;
+mod mail;
 mod postgres;
 mod query;
 mod redemption;
@@ -30,6 +32,7 @@ mod sqlite;
 
 pub use error::{Conflict, StoreError};
 pub use groups::{GroupPage, GroupWrite, MemberPage, PageRequest};
+pub use mail::{InvitationCursor, MailFailure, MailWrite, PendingInvitation};
 pub use redemption::{PasscodeIssue, RedeemResult, RedemptionWrite};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -70,6 +73,9 @@ pub struct InvitationWrite {
     /// Users to add as the guest's sponsors (`invitedUserSponsors`); ones it already has, or that
     /// no longer exist, are skipped.
     pub sponsors: Vec<ObjectId>,
+    /// The invitation email, when `sendInvitationMessage` asked for one; the user's unsent
+    /// invitation mail from earlier invitations is superseded.
+    pub mail: Option<MailWrite>,
 }
 
 /// What [`Store::add_sponsor`] did; nothing is written unless it is `Added`.
@@ -243,6 +249,31 @@ pub trait Store: Send + Sync + 'static {
 /// `postgres://`/`postgresql://` URL; otherwise SQLite, private and in memory when `in_memory`,
 /// else at `database_url` when it is a `sqlite:` URL, else at `sqlite_path` (created if missing).
 pub async fn connect(database_url: Option<&str>, sqlite_path: Option<&Path>, in_memory: bool) -> StoreResult<Arc<dyn Store>> {
+
+    // Mail outbox and the unsubscribe list.
+    /// Puts a message in the outbox with the audit entries, in one transaction.
+    async fn enqueue_mail(&self, write: &MailWrite, audit: &[AuditRecord]) -> StoreResult<()>;
+    /// Claims up to `limit` due messages for `worker` until `lease_until`; no two workers hold
+    /// one message at once, and a message whose lease ran out can be claimed again.
+    async fn claim_mail(&self, worker: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<MailRecord>>;
+    /// Records delivery; `false` (and nothing written) when `worker` no longer holds the message.
+    async fn mark_mail_sent(&self, id: ObjectId, worker: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Records a failed attempt and its audit entries; `false` (and nothing written) when `worker`
+    /// no longer holds the message.
+    async fn mark_mail_failed(&self, id: ObjectId, worker: &str, failure: &MailFailure, audit: &[AuditRecord]) -> StoreResult<bool>;
+    async fn mail(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<MailRecord>>;
+    /// The messages of one invitation, oldest first.
+    async fn mails_for_invitation(&self, tenant: TenantId, invitation_id: ObjectId) -> StoreResult<Vec<MailRecord>>;
+    async fn invitation(&self, tenant: TenantId, invitation_id: ObjectId) -> StoreResult<Option<InvitationRecord>>;
+    /// Up to `limit` pending invitations after `after`, oldest first, each with its newest mail.
+    async fn pending_invitations(&self, tenant: TenantId, after: Option<InvitationCursor>, limit: u32) -> StoreResult<Vec<PendingInvitation>>;
+    /// Whether `address` (case-insensitive) asked the tenant for no more invitation mail.
+    async fn is_unsubscribed(&self, tenant: TenantId, address: &str) -> StoreResult<bool>;
+    /// The tenant and address an unsubscribe token (by its hash) was issued for.
+    async fn unsubscribe_link(&self, token_hash: &str) -> StoreResult<Option<(TenantId, String)>>;
+    /// Adds the address to the tenant's unsubscribe list with the audit entries; `false` (and
+    /// nothing written) when it is on the list already.
+    async fn unsubscribe(&self, tenant: TenantId, address: &str, at: DateTime<Utc>, audit: &[AuditRecord]) -> StoreResult<bool>;
     let url = database_url.map(str::trim).filter(|url| !url.is_empty());
     if let Some(url) = url.filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Ok(PostgresStore::connect(url).await?);

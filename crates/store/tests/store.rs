@@ -448,6 +448,7 @@ async fn record_invitation_revokes_pending_tickets(store: Arc<dyn Store>) {
             invitation: first.clone(),
             audit: vec![first_audit.clone()],
             sponsors: vec![],
+            mail: None,
         })
         .await
         .unwrap();
@@ -464,6 +465,7 @@ async fn record_invitation_revokes_pending_tickets(store: Arc<dyn Store>) {
             invitation: second.clone(),
             audit: vec![second_audit.clone()],
             sponsors: vec![],
+            mail: None,
         })
         .await
         .unwrap();
@@ -485,6 +487,7 @@ async fn record_invitation_is_atomic(store: Arc<dyn Store>) {
             invitation: earlier.clone(),
             audit: vec![],
             sponsors: vec![],
+            mail: None,
         })
         .await
         .unwrap();
@@ -496,6 +499,7 @@ async fn record_invitation_is_atomic(store: Arc<dyn Store>) {
         invitation: invitation(&clash, "hash-lost", at(2)),
         audit: vec![audit(tenant.id, activity::INVITE_EXTERNAL_USER, &clash, at(2))],
         sponsors: vec![],
+        mail: None,
     };
     assert_eq!(conflict(store.record_invitation(&write).await), Conflict::UserPrincipalName);
     assert_eq!(store.invitation_by_ticket_hash(tenant.id, "hash-lost").await.unwrap(), None);
@@ -508,6 +512,7 @@ async fn record_invitation_is_atomic(store: Arc<dyn Store>) {
         invitation: invitation(&holder, "hash-stale", at(3)),
         audit: vec![audit(tenant.id, activity::INVITE_EXTERNAL_USER, &holder, at(3))],
         sponsors: vec![],
+        mail: None,
     };
     assert_eq!(conflict(store.record_invitation(&stale).await), Conflict::StaleVersion);
     assert_eq!(store.invitations_for_user(tenant.id, holder.id).await.unwrap(), vec![earlier]);
@@ -928,6 +933,7 @@ async fn delete_user_revokes_invitations_and_sponsorships(store: Arc<dyn Store>)
             invitation: first,
             audit: vec![],
             sponsors: vec![sponsor.id],
+            mail: None,
         })
         .await
         .unwrap();
@@ -997,6 +1003,7 @@ async fn invitation_adds_sponsors_once(store: Arc<dyn Store>) {
             invitation: invitation(&new_guest, "t1", at(3)),
             audit: vec![],
             sponsors: vec![first.id, ObjectId::new_random()],
+            mail: None,
         })
         .await
         .unwrap();
@@ -1008,6 +1015,7 @@ async fn invitation_adds_sponsors_once(store: Arc<dyn Store>) {
             invitation: invitation(&stored, "t2", at(4)),
             audit: vec![],
             sponsors: vec![first.id, second.id],
+            mail: None,
         })
         .await
         .unwrap();

@@ -3,9 +3,11 @@
 pub mod auth;
 pub mod error;
 pub mod graph;
+pub mod guestlist_api;
 pub mod oauth;
 pub mod pages;
 pub mod server;
+pub mod unsubscribe;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -30,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1.0", graph::router(GraphVersion::V1))
         .nest("/beta", graph::router(GraphVersion::Beta))
         .merge(oauth::router())
+        .merge(guestlist_api::router())
+        .merge(unsubscribe::router())
         .merge(pages::router())
         .fallback(|uri: axum::http::Uri| async move {
             error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "NotFound", format!("No resource at '{}'.", uri.path()))

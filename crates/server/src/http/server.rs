@@ -12,6 +12,8 @@ use axum_server::tls_rustls::RustlsConfig;
 use super::{router, AppState};
 use crate::config::{sqlite_path, ServeConfig};
 use crate::connection::{self, ConnectionInfo};
+use crate::mail::worker::MailWorker;
+use crate::mail::MailSettings;
 use crate::services::Services;
 use crate::tls;
 
@@ -20,6 +22,8 @@ pub struct RunningServer {
     pub address: SocketAddr,
     pub connection: ConnectionInfo,
     pub services: Services,
+    /// Delivers the mail outbox; `None` without an SMTP URL.
+    mail_worker: Option<MailWorker>,
     shutdown: axum_server::Handle,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -28,7 +32,11 @@ impl RunningServer {
     /// Stops accepting, lets in-flight requests finish, and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
-        self.task.await.context("server task panicked")?
+        let served = self.task.await.context("server task panicked")?;
+        if let Some(worker) = self.mail_worker {
+            worker.stop().await;
+        }
+        served
     }
 }
 
@@ -45,7 +53,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let sqlite = sqlite_path(&config.data_dir);
     let store =
         guestlist_store::connect(config.database_url.as_deref(), Some(&sqlite), config.in_memory).await.context("opening the database")?;
-    let services = Services::new(store, public_origin.clone());
+    let mut services = Services::new(store, public_origin.clone());
+    services.mail = MailSettings::from_config(&config.mail)?;
     services.ensure_signing_key().await.map_err(|e| anyhow::anyhow!("creating a signing key: {e}"))?;
     let previous = connection::read(&config.data_dir);
     let known_secret = previous.as_ref().map(|p| (p.client_id.as_str(), p.client_secret.as_str()));
@@ -82,7 +91,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     // connection.json appears only once the socket accepts connections.
     handle.listening().await.context("the server did not start listening")?;
     connection::write(&config.data_dir, &connection).context("writing connection.json")?;
-    Ok(RunningServer { address, connection, services, shutdown: handle, task })
+    let mail_worker = MailWorker::spawn(services.store.clone(), services.mail.clone());
+    Ok(RunningServer { address, connection, services, mail_worker, shutdown: handle, task })
 }
 
 /// Runs until Ctrl-C or SIGTERM.

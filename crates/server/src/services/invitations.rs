@@ -100,7 +100,7 @@ impl Services {
 
     /// `invitedUser.id` without reset: re-invite that guest, or bring an internal user into B2B
     /// collaboration (contract §3.6) when its `mail` is the invited address.
-    async fn invite_existing_user(
+    pub(super) async fn invite_existing_user(
         &self,
         caller: &Caller,
         request: InvitationRequest,
@@ -209,8 +209,14 @@ impl Services {
         );
         // Graph's companion entries for each sponsor link (contract §3.1 step 4).
         let sponsor_audits = sponsors.iter().map(|sponsor| sponsor_audit(caller, activity::ADD_USER_SPONSOR, target, *sponsor, now));
-        let audit = std::iter::once(audit).chain(sponsor_audits).collect();
-        let stored = self.store.record_invitation(&InvitationWrite { user, invitation: invitation.clone(), audit, sponsors }).await?;
+        // The invitation email goes into the outbox in this same transaction (issue 4).
+        let mail = self.invitation_mail(caller, request, &invitation, &ticket, target).await?;
+        let audit = std::iter::once(audit).chain(sponsor_audits).chain(mail.audit).collect();
+        let write = InvitationWrite { user, invitation: invitation.clone(), audit, sponsors, mail: mail.mail };
+        let stored = self.store.record_invitation(&write).await?;
+        if write.mail.is_some() {
+            self.mail.wakeup.notify_one();
+        }
         Ok((stored, invitation, ticket))
     }
 

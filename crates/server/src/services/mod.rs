@@ -6,6 +6,7 @@ mod error;
 pub mod groups;
 pub mod invitations;
 pub mod redemption;
+pub mod mail;
 pub mod sponsors;
 pub mod tenants;
 pub mod throttle;
@@ -70,10 +71,12 @@ pub struct Services {
     /// The origin this server is reached at; redeem links and token issuers use it.
     pub public_origin: String,
     pub keys: tokens::KeyCache,
+    /// SMTP settings and the outbox worker's wake-up; not configured by default.
+    pub mail: crate::mail::MailSettings,
 }
 
 impl Services {
     pub fn new(store: Arc<dyn Store>, public_origin: String) -> Self {
-        Services { store, public_origin, keys: tokens::KeyCache::default() }
+        Services { store, public_origin, keys: tokens::KeyCache::default(), mail: crate::mail::MailSettings::default() }
     }
 }

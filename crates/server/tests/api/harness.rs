@@ -96,6 +96,7 @@ impl TestServer {
             tls_cert: None,
             tls_key: None,
             public_url: None,
+            mail: Default::default(),
         }
     }
 
