@@ -1357,3 +1357,161 @@ mod group_cases {
         assert_eq!(kinds, (3, 3));
     }
 }
+
+// ---- mail outbox ---------------------------------------------------------------------------
+
+mod mail_cases {
+    use super::*;
+    use guestlist_domain::mail::{DeliveryState, MailKind, OutgoingMail};
+    use guestlist_store::{MailFailure, MailWrite};
+
+    store_tests!(
+        mail_claim_is_exclusive_and_marks_need_the_lease,
+        mail_expired_lease_retry_and_give_up,
+        concurrent_mail_claims_never_overlap,
+        mail_supersede_pending_list_and_unsubscribe,
+    );
+
+    fn outgoing(tenant: TenantId, user: Option<&User>, invitation: Option<ObjectId>, to: &str, when: DateTime<Utc>) -> OutgoingMail {
+        OutgoingMail {
+            id: ObjectId::new_random(),
+            tenant_id: tenant,
+            kind: if invitation.is_some() { MailKind::Invitation } else { MailKind::OneTimePasscode },
+            invitation_id: invitation,
+            user_id: user.map(|u| u.id),
+            sender_name: "Contoso invitations".into(),
+            sender_address: "invites@contoso.onmicrosoft.com".into(),
+            recipient: to.to_string(),
+            cc: Some("cc@example.com".into()),
+            reply_to: None,
+            subject: "You're invited".into(),
+            text_body: "secret link".into(),
+            html_body: "<a>secret link</a>".into(),
+            language: "en-US".into(),
+            created_date_time: when,
+        }
+    }
+
+    fn pending(mail: OutgoingMail) -> MailWrite {
+        MailWrite { mail, state: DeliveryState::Pending, unsubscribe_token_hash: None }
+    }
+
+    async fn invite_with_mail(store: &Arc<dyn Store>, tenant: &Tenant, user: UserWrite, when: DateTime<Utc>, hash: &str) -> (InvitationRecord, OutgoingMail) {
+        let invitation = invitation(user.user(), hash, when);
+        let mail = outgoing(tenant.id, Some(user.user()), Some(invitation.id), &invitation.email, when);
+        let write = InvitationWrite {
+            user,
+            invitation: invitation.clone(),
+            audit: vec![],
+            sponsors: vec![],
+            mail: Some(MailWrite { unsubscribe_token_hash: Some(format!("unsub-{hash}")), ..pending(mail.clone()) }),
+        };
+        store.record_invitation(&write).await.expect("record invitation with mail");
+        (invitation, mail)
+    }
+
+    async fn mail_claim_is_exclusive_and_marks_need_the_lease(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let user = guest(&tenant, "ivy@fabrikam.com");
+        let (_, mail) = invite_with_mail(&store, &tenant, UserWrite::Create(user), at(1), "h1").await;
+        let stored = store.mail(tenant.id, mail.id).await.unwrap().expect("the mail is in the outbox");
+        assert_eq!((stored.state, stored.attempts, stored.mail.clone()), (DeliveryState::Pending, 0, mail.clone()));
+
+        let claimed = store.claim_mail("a", at(2), at(7), 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|m| m.mail.id).collect::<Vec<_>>(), vec![mail.id]);
+        assert_eq!((claimed[0].claimed_by.as_deref(), claimed[0].claimed_until), (Some("a"), Some(at(7))));
+        assert!(store.claim_mail("b", at(3), at(8), 10).await.unwrap().is_empty(), "a live lease keeps others off");
+        assert!(!store.mark_mail_sent(mail.id, "b", at(3)).await.unwrap(), "only the holder records the outcome");
+        assert!(store.mark_mail_sent(mail.id, "a", at(3)).await.unwrap());
+        let sent = store.mail(tenant.id, mail.id).await.unwrap().unwrap();
+        assert_eq!((sent.state, sent.attempts, sent.sent_date_time, sent.claimed_by), (DeliveryState::Sent, 1, Some(at(3)), None));
+        assert_eq!((sent.mail.text_body.as_str(), sent.mail.html_body.as_str()), ("", ""), "the link leaves the database once sent");
+        assert!(store.claim_mail("a", at(60), at(65), 10).await.unwrap().is_empty(), "a sent mail is never claimed again");
+        assert!(!store.mark_mail_sent(mail.id, "a", at(4)).await.unwrap());
+    }
+
+    async fn mail_expired_lease_retry_and_give_up(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let mail = outgoing(tenant.id, None, None, "ivy@fabrikam.com", at(1));
+        store.enqueue_mail(&pending(mail.clone()), &[]).await.unwrap();
+        assert_eq!(store.claim_mail("a", at(2), at(3), 10).await.unwrap().len(), 1);
+        // a died: its lease runs out and b takes over.
+        assert_eq!(store.claim_mail("b", at(4), at(9), 10).await.unwrap().len(), 1);
+        let failure = MailFailure::RetryAt { next_attempt: at(20), error: "connection refused".into() };
+        assert!(!store.mark_mail_failed(mail.id, "a", &failure, &[]).await.unwrap(), "a lost its lease");
+        let user = guest(&tenant, "ivy@fabrikam.com");
+        let entry = audit(tenant.id, "Email delivery failed", &user, at(5));
+        assert!(store.mark_mail_failed(mail.id, "b", &failure, &[entry.clone()]).await.unwrap());
+        assert_eq!(store.audit_record(tenant.id, entry.id).await.unwrap().map(|a| a.activity_display_name), Some("Email delivery failed".into()));
+        let waiting = store.mail(tenant.id, mail.id).await.unwrap().unwrap();
+        assert_eq!((waiting.state, waiting.attempts, waiting.next_attempt_date_time), (DeliveryState::Pending, 1, at(20)));
+        assert_eq!(waiting.last_error.as_deref(), Some("connection refused"));
+        assert!(store.claim_mail("a", at(19), at(25), 10).await.unwrap().is_empty(), "not due before its backoff ends");
+        assert_eq!(store.claim_mail("a", at(20), at(25), 10).await.unwrap().len(), 1);
+        let give_up = MailFailure::GiveUp { error: "still refused".into() };
+        assert!(store.mark_mail_failed(mail.id, "a", &give_up, &[]).await.unwrap());
+        let failed = store.mail(tenant.id, mail.id).await.unwrap().unwrap();
+        assert_eq!((failed.state, failed.attempts, failed.mail.text_body.as_str()), (DeliveryState::Failed, 2, ""));
+        assert!(store.claim_mail("a", at(90), at(95), 10).await.unwrap().is_empty());
+    }
+
+    async fn concurrent_mail_claims_never_overlap(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let mut expected = BTreeSet::new();
+        for n in 0..24 {
+            let mail = outgoing(tenant.id, None, None, &format!("guest{n}@fabrikam.com"), at(1));
+            expected.insert(mail.id);
+            store.enqueue_mail(&pending(mail), &[]).await.unwrap();
+        }
+        let workers = (0..4).map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = store.claim_mail(&format!("w{w}"), at(2), at(30), 3).await.expect("claim");
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.into_iter().map(|m| m.mail.id));
+                }
+            })
+        });
+        let mut seen = Vec::new();
+        for worker in workers.collect::<Vec<_>>() {
+            seen.extend(worker.await.unwrap());
+        }
+        let unique: BTreeSet<_> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "a message was claimed twice");
+        assert_eq!(unique, expected, "every message was claimed");
+    }
+
+    async fn mail_supersede_pending_list_and_unsubscribe(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let user = guest(&tenant, "ivy@fabrikam.com");
+        let (first, first_mail) = invite_with_mail(&store, &tenant, UserWrite::Create(user.clone()), at(1), "h1").await;
+        let current = store.user(tenant.id, &UserKey::Id(user.id)).await.unwrap().unwrap();
+        let (second, second_mail) = invite_with_mail(&store, &tenant, UserWrite::Update(current), at(2), "h2").await;
+        let superseded = store.mail(tenant.id, first_mail.id).await.unwrap().unwrap();
+        assert_eq!((superseded.state, superseded.mail.text_body.as_str()), (DeliveryState::Superseded, ""), "a revoked link is not mailed");
+        let other = guest(&tenant, "oak@fabrikam.com");
+        let (third, _) = invite_with_mail(&store, &tenant, UserWrite::Create(other), at(3), "h3").await;
+
+        let page = store.pending_invitations(tenant.id, None, 10).await.unwrap();
+        assert_eq!(page.iter().map(|p| p.invitation.id).collect::<Vec<_>>(), vec![second.id, third.id], "revoked ones are not pending");
+        assert_eq!(page[0].mail.as_ref().map(|m| (m.mail.id, m.state)), Some((second_mail.id, DeliveryState::Pending)));
+        let after = guestlist_store::InvitationCursor { created_date_time: second.created_date_time, id: second.id };
+        let rest = store.pending_invitations(tenant.id, Some(after), 10).await.unwrap();
+        assert_eq!(rest.iter().map(|p| p.invitation.id).collect::<Vec<_>>(), vec![third.id]);
+        assert_eq!(store.invitation(tenant.id, first.id).await.unwrap().map(|i| i.state), Some(TicketState::Revoked));
+        assert_eq!(store.mails_for_invitation(tenant.id, second.id).await.unwrap().len(), 1);
+
+        assert_eq!(store.unsubscribe_link("unsub-h2").await.unwrap(), Some((tenant.id, "ivy@fabrikam.com".to_string())));
+        assert_eq!(store.unsubscribe_link("unknown").await.unwrap(), None);
+        assert!(!store.is_unsubscribed(tenant.id, "IVY@fabrikam.com").await.unwrap());
+        assert!(store.unsubscribe(tenant.id, "Ivy@Fabrikam.com", at(4), &[]).await.unwrap());
+        assert!(store.is_unsubscribed(tenant.id, "ivy@FABRIKAM.com").await.unwrap());
+        assert!(!store.unsubscribe(tenant.id, "ivy@fabrikam.com", at(5), &[]).await.unwrap(), "twice changes nothing");
+        let elsewhere = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+        assert!(!store.is_unsubscribed(elsewhere.id, "ivy@fabrikam.com").await.unwrap(), "per tenant");
+    }
+}
