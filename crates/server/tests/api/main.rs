@@ -12,6 +12,7 @@ mod errors;
 mod groups;
 mod invitations;
 mod queries;
+mod redemption;
 mod reset;
 mod schema;
 mod server;
