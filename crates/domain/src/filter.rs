@@ -317,8 +317,12 @@ pub enum GroupFilter {
     Compare { field: GroupField, op: CompareOp, value: Literal },
     In { field: GroupField, values: Vec<Literal> },
     StartsWith { field: GroupField, prefix: String },
+    /// `endsWith(mail,'@contoso.com')`: an advanced query on `mail` and `mailNickname`.
+    EndsWith { field: GroupField, suffix: String },
     /// `groupTypes/any(c:c eq 'Unified')`.
     AnyGroupType(StringPredicate),
+    /// `$search="displayName:wa"`, as [`UserFilter::Search`]. Produced by `$search`, never by `$filter`.
+    Search { field: GroupField, term: String },
 }
 
 impl GroupFilter {
@@ -330,20 +334,35 @@ impl GroupFilter {
         GroupFilter::Or(Box::new(self), Box::new(other))
     }
 
-    /// `not` and `ne` are advanced queries on groups as on users (contract §6.4).
-    pub fn needs_advanced_query(&self) -> bool {
+    /// The first operator Graph serves only as an advanced query, named as in Graph's refusal:
+    /// `not`, `ne` and `endsWith` on groups as on users (contract §6.4).
+    pub fn advanced_operator(&self) -> Option<&'static str> {
         match self {
-            GroupFilter::And(a, b) | GroupFilter::Or(a, b) => a.needs_advanced_query() || b.needs_advanced_query(),
-            GroupFilter::Not(_) | GroupFilter::Compare { op: CompareOp::Ne, .. } => true,
-            _ => false,
+            GroupFilter::And(a, b) | GroupFilter::Or(a, b) => a.advanced_operator().or_else(|| b.advanced_operator()),
+            GroupFilter::Not(_) => Some("not"),
+            GroupFilter::EndsWith { .. } | GroupFilter::AnyGroupType(StringPredicate::EndsWith(_)) => Some("endsWith"),
+            GroupFilter::Compare { op: CompareOp::Ne, .. } => Some("ne"),
+            _ => None,
         }
+    }
+
+    pub fn needs_advanced_query(&self) -> bool {
+        self.advanced_operator().is_some()
     }
 }
 
-/// One page request against the group store; groups are listed in id order.
+/// `$orderby` on `/groups`: Graph sorts groups by `displayName` only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupOrder {
+    pub descending: bool,
+}
+
+/// One page request against the group store; groups are listed in id order, or by display
+/// name (then id) with an order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupQuery {
     pub filter: Option<GroupFilter>,
+    pub order: Option<GroupOrder>,
     /// Page size, already clamped to Graph's limits.
     pub top: u32,
     /// Opaque continuation from the previous page.

@@ -1,10 +1,10 @@
 //! Query options of `/groups` and of the member lists (`/groups/{id}/members`, `.../memberOf`).
 
-use guestlist_domain::filter::GroupFilter;
+use guestlist_domain::filter::{GroupFilter, GroupOrder};
 
 use crate::filter::parse_group_filter;
 use crate::properties::canonical_user_property;
-use crate::query::{parse_query_options, QueryOptions};
+use crate::query::{orderby_key, parse_query_options, sorting_not_supported, QueryOptions};
 use crate::ODataError;
 
 /// Structural properties of `microsoft.graph.group` in Graph's casing (v1.0 CSDL: `entity`, `directoryObject`,
@@ -78,9 +78,21 @@ pub struct GroupListOptions {
     pub top: Option<u32>,
     pub skiptoken: Option<String>,
     pub count: bool,
-    pub orderby: Option<String>,
+    pub orderby: Option<GroupOrder>,
     pub search: Option<String>,
     pub expand: Option<String>,
+}
+
+/// `$orderby` on `/groups`: `displayName`, optionally `asc` or `desc` (Graph's group list reference).
+pub fn parse_group_orderby(text: &str) -> Result<GroupOrder, ODataError> {
+    let (property, descending) = orderby_key(text)?;
+    match canonical_group_property(property) {
+        Some("displayName") => Ok(GroupOrder { descending }),
+        Some(_) => Err(sorting_not_supported()),
+        None => {
+            Err(ODataError::DirectoryBadRequest(format!("Could not find a property named '{property}' on type 'microsoft.graph.group'.")))
+        }
+    }
 }
 
 /// `$select` names checked with `canonical`, in Graph's casing and without duplicates; `type_name` is
@@ -107,7 +119,7 @@ pub fn parse_group_list_options(raw_query: &str) -> Result<GroupListOptions, ODa
         top,
         skiptoken,
         count,
-        orderby,
+        orderby: orderby.as_deref().map(parse_group_orderby).transpose()?,
         search,
         expand,
     })
@@ -120,6 +132,8 @@ pub struct MemberListOptions {
     pub select: Option<Vec<String>>,
     pub top: Option<u32>,
     pub skiptoken: Option<String>,
+    /// `$count=true`, honoured with `ConsistencyLevel: eventual`.
+    pub count: bool,
 }
 
 pub fn parse_member_list_options(raw_query: &str) -> Result<MemberListOptions, ODataError> {
@@ -141,6 +155,7 @@ pub fn parse_member_list_options(raw_query: &str) -> Result<MemberListOptions, O
         select: options.select.as_deref().map(|names| select_of(names, either, "directoryObject")).transpose()?,
         top: options.top,
         skiptoken: options.skiptoken,
+        count: options.count,
     })
 }
 
@@ -171,7 +186,7 @@ mod tests {
         for (query, code) in [
             ("$filter=userType eq 'Guest'", "Request_UnsupportedQuery"),
             ("$filter=securityEnabled eq 'yes'", "BadRequest"),
-            ("$filter=endsWith(mail,'x')", "Request_UnsupportedQuery"),
+            ("$filter=endsWith(displayName,'x')", "Request_UnsupportedQuery"),
             ("$filter=otherMails/any(x:x eq 'a')", "Request_UnsupportedQuery"),
             ("$select=userPrincipalName", "Request_BadRequest"),
         ] {
@@ -179,6 +194,36 @@ mod tests {
             assert_eq!(error.code(), code, "{query}: {error}");
         }
         assert!(parse_group_list_options("$filter=securityEnabled eq 'yes'").unwrap_err().message().contains("Edm.Boolean"));
+    }
+
+    #[test]
+    fn groups_sort_by_display_name_only() {
+        assert_eq!(parse_group_list_options("$orderby=displayName").unwrap().orderby, Some(GroupOrder { descending: false }));
+        assert_eq!(parse_group_list_options("$orderby=DISPLAYNAME%20desc").unwrap().orderby, Some(GroupOrder { descending: true }));
+        for (query, code) in [
+            ("$orderby=mail", "Request_UnsupportedQuery"),
+            ("$orderby=displayName sideways", "Request_UnsupportedQuery"),
+            ("$orderby=displayName,mail", "Request_UnsupportedQuery"),
+            ("$orderby=nope", "Request_BadRequest"),
+        ] {
+            assert_eq!(parse_group_list_options(query).unwrap_err().code(), code, "{query}");
+        }
+    }
+
+    #[test]
+    fn advanced_operators_are_named() {
+        for (filter, operator) in [
+            ("endsWith(mail,'@contoso.com')", Some("endsWith")),
+            ("endsWith(mailNickname,'-eu')", Some("endsWith")),
+            ("mail ne null", Some("ne")),
+            ("not(securityEnabled eq true)", Some("not")),
+            ("displayName eq 'x' and mail ne 'y'", Some("ne")),
+            ("startsWith(displayName,'x')", None),
+        ] {
+            let parsed = parse_group_filter(filter).unwrap();
+            assert_eq!(parsed.advanced_operator(), operator, "{filter}");
+        }
+        assert_eq!(parse_group_filter("endsWith(displayName,'x')").unwrap_err().code(), "Request_UnsupportedQuery");
     }
 
     #[test]

@@ -13,11 +13,12 @@ mod search;
 pub use error::ODataError;
 pub use filter::{format_user_filter, parse_audit_filter, parse_group_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
 pub use group::{
-    canonical_group_property, parse_group_list_options, parse_member_list_options, GroupListOptions, MemberListOptions, GROUP_PROPERTIES,
+    canonical_group_property, parse_group_list_options, parse_group_orderby, parse_member_list_options, GroupListOptions,
+    MemberListOptions, GROUP_PROPERTIES,
 };
 pub use percent::decode_path_segment;
 pub use properties::{canonical_user_property, USER_PROPERTIES};
-pub use search::parse_user_search;
+pub use search::{parse_group_search, parse_user_search};
 pub use query::{
     parse_query_options, parse_user_list_options, parse_user_orderby, parse_user_select, QueryOptions, UserListOptions, MAX_PAGE_SIZE,
 };

@@ -1,7 +1,8 @@
-//! `$search` on users: `"displayName:wa"` clauses joined by `AND`/`OR`, parsed into the domain's
-//! filter tree as [`UserFilter::Search`] nodes (Graph's advanced-query search, contract §6.4).
+//! `$search` on users and groups: `"displayName:wa"` clauses joined by `AND`/`OR`, parsed into the
+//! domain's filter trees as [`UserFilter::Search`] / [`GroupFilter::Search`] nodes (Graph's
+//! advanced-query search, contract §6.4).
 
-use guestlist_domain::filter::{UserField, UserFilter};
+use guestlist_domain::filter::{GroupField, GroupFilter, UserField, UserFilter};
 use nom::branch::alt;
 use nom::bytes::complete::{tag_no_case, take_while1};
 use nom::character::complete::{char, multispace0, multispace1};
@@ -15,6 +16,9 @@ use crate::ODataError;
 /// User properties Graph's `$search` tokenizes.
 const SEARCHABLE: [UserField; 5] =
     [UserField::DisplayName, UserField::GivenName, UserField::Surname, UserField::Mail, UserField::UserPrincipalName];
+
+/// Group properties Graph's `$search` tokenizes.
+const SEARCHABLE_GROUP: [GroupField; 3] = [GroupField::DisplayName, GroupField::Description, GroupField::Mail];
 
 #[derive(Clone, Copy)]
 enum Joiner {
@@ -42,40 +46,71 @@ fn expression(input: &str) -> IResult<&str, Clauses<'_>> {
     all_consuming(terminated(preceded(multispace0, pair(clause, many0(pair(joiner, clause)))), multispace0))(input)
 }
 
+/// How one resource's filter tree holds a search: the node for one word of a property's term,
+/// and the joins.
+struct SearchTree<F, T> {
+    /// The searchable property of this name (case-insensitive), if any.
+    field: fn(&str) -> Option<F>,
+    word: fn(F, String) -> T,
+    and: fn(T, T) -> T,
+    or: fn(T, T) -> T,
+}
+
 /// One clause becomes one Search node per word of its term, all required (Graph matches every token).
-fn clause_filter(text: &str) -> Result<UserFilter, ODataError> {
+fn clause_filter<F: Copy, T>(tree: &SearchTree<F, T>, text: &str) -> Result<T, ODataError> {
     let (property, term) = text.split_once(':').ok_or_else(|| {
         ODataError::BadRequest(format!("Invalid $search clause '\"{text}\"': use \"property:term\", e.g. \"displayName:alice\"."))
     })?;
-    let field = UserField::from_graph_name(property.trim())
-        .filter(|f| SEARCHABLE.contains(f))
+    let field = (tree.field)(property.trim())
         .ok_or_else(|| ODataError::UnsupportedQuery(format!("Search on property '{}' is not supported.", property.trim())))?;
-    let mut words = term.split_whitespace().map(|word| UserFilter::Search { field, term: word.to_string() });
+    let mut words = term.split_whitespace().map(|word| (tree.word)(field, word.to_string()));
     let first =
         words.next().ok_or_else(|| ODataError::BadRequest(format!("Invalid $search clause '\"{text}\"': the search term is empty.")))?;
-    Ok(words.fold(first, UserFilter::and))
+    Ok(words.fold(first, tree.and))
 }
 
 /// Parses the (already percent-decoded) value of `$search`. `AND` binds tighter than `OR`.
-pub fn parse_user_search(text: &str) -> Result<UserFilter, ODataError> {
+fn parse_search<F: Copy, T>(tree: &SearchTree<F, T>, text: &str) -> Result<T, ODataError> {
     let (_, (first, rest)) = expression(text).map_err(|_| {
         ODataError::BadRequest(format!("Syntax error in $search '{text}': expected quoted \"property:term\" clauses joined by AND or OR."))
     })?;
     // Fold AND runs first, then OR them together.
-    let mut disjuncts = vec![clause_filter(first)?];
+    let mut disjuncts = vec![clause_filter(tree, first)?];
     for (joiner, text) in rest {
-        let next = clause_filter(text)?;
+        let next = clause_filter(tree, text)?;
         match joiner {
             Joiner::And => {
                 let last = disjuncts.pop().expect("disjuncts starts non-empty");
-                disjuncts.push(last.and(next));
+                disjuncts.push((tree.and)(last, next));
             }
             Joiner::Or => disjuncts.push(next),
         }
     }
     let mut iter = disjuncts.into_iter();
     let first = iter.next().expect("at least one clause");
-    Ok(iter.fold(first, UserFilter::or))
+    Ok(iter.fold(first, tree.or))
+}
+
+/// `$search` on `/users` (displayName, givenName, surname, mail, userPrincipalName).
+pub fn parse_user_search(text: &str) -> Result<UserFilter, ODataError> {
+    let tree = SearchTree {
+        field: |name| UserField::from_graph_name(name).filter(|f| SEARCHABLE.contains(f)),
+        word: |field, term| UserFilter::Search { field, term },
+        and: UserFilter::and,
+        or: UserFilter::or,
+    };
+    parse_search(&tree, text)
+}
+
+/// `$search` on `/groups` (displayName, description, mail).
+pub fn parse_group_search(text: &str) -> Result<GroupFilter, ODataError> {
+    let tree = SearchTree {
+        field: |name| GroupField::from_graph_name(name).filter(|f| SEARCHABLE_GROUP.contains(f)),
+        word: |field, term| GroupFilter::Search { field, term },
+        and: GroupFilter::and,
+        or: GroupFilter::or,
+    };
+    parse_search(&tree, text)
 }
 
 #[cfg(test)]
@@ -120,5 +155,18 @@ mod tests {
         ] {
             assert_eq!(parse_user_search(text).unwrap_err().code(), code, "{text}");
         }
+    }
+
+    #[test]
+    fn groups_search_display_name_description_and_mail() {
+        let word = |field, term: &str| GroupFilter::Search { field, term: term.into() };
+        assert_eq!(
+            parse_group_search("\"displayName:sales team\" OR \"DESCRIPTION:eu\"").unwrap(),
+            word(GroupField::DisplayName, "sales").and(word(GroupField::DisplayName, "team")).or(word(GroupField::Description, "eu"))
+        );
+        assert_eq!(parse_group_search("\"mail:sales@\"").unwrap(), word(GroupField::Mail, "sales@"));
+        assert_eq!(parse_group_search("\"mailNickname:x\"").unwrap_err().code(), "Request_UnsupportedQuery");
+        assert_eq!(parse_group_search("\"surname:x\"").unwrap_err().code(), "Request_UnsupportedQuery");
+        assert_eq!(parse_group_search("displayName:x").unwrap_err().code(), "BadRequest");
     }
 }

@@ -116,6 +116,13 @@ macro_rules! impl_store {
                     fetch(&mut connection, sql, values).await
                 }
 
+                /// Runs a `SELECT COUNT(*) AS count` query.
+                async fn count(&self, sql: &str, values: Vec<SqlValue>) -> StoreResult<u64> {
+                    let rows = self.read(sql, values).await?;
+                    let count = rows.first().map(|row| row.int("count")).transpose()?.unwrap_or(0);
+                    u64::try_from(count).map_err(|e| StoreError::Database(format!("negative count: {e}")))
+                }
+
                 /// Runs `statements` in one write transaction.
                 async fn write(&self, statements: Vec<Statement>) -> StoreResult<()> {
                     let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
@@ -231,9 +238,7 @@ macro_rules! impl_store {
 
                 async fn count_users(&self, tenant: TenantId, filter: Option<&UserFilter>) -> StoreResult<u64> {
                     let sql = query::count_users_sql(tenant, filter)?;
-                    let rows = self.read(&sql.sql, sql.values).await?;
-                    let count = rows.first().map(|row| row.int("count")).transpose()?.unwrap_or(0);
-                    u64::try_from(count).map_err(|e| StoreError::Database(format!("negative count: {e}")))
+                    self.count(&sql.sql, sql.values).await
                 }
 
                 async fn write_user(&self, write: &UserWrite, audit: &[AuditRecord]) -> StoreResult<User> {
@@ -244,12 +249,12 @@ macro_rules! impl_store {
                     let mut statements = schema::invitation_statements(&write.invitation);
                     statements.extend(schema::invitation_sponsor_statements(&write.invitation, &write.sponsors));
                     statements.extend(schema::audit_statements(&write.audit)?);
+                    statements.extend(write.mail.iter().flat_map($crate::mail::mail_statements));
                     self.write_user_with(&write.user, statements).await
                 }
 
                 async fn invitation_by_ticket_hash(&self, tenant: TenantId, ticket_hash: &str) -> StoreResult<Option<InvitationRecord>> {
                     one(
-                    statements.extend(write.mail.iter().flat_map($crate::mail::mail_statements));
                         self.read(&schema::INVITATION_BY_TICKET_HASH, vec![tenant.into(), ticket_hash.into()]).await?,
                         schema::invitation_from_row,
                     )
@@ -353,7 +358,21 @@ macro_rules! impl_store {
                 ) -> StoreResult<$crate::GroupPage> {
                     let sql = $crate::groups::list_groups_sql(tenant, query)?;
                     let groups = all(self.read(&sql.sql, sql.values).await?, $crate::groups::group_from_row)?;
-                    Ok($crate::groups::group_page(groups, query.top))
+                    $crate::groups::list_groups_page(groups, query)
+                }
+
+                async fn count_groups(&self, tenant: TenantId, filter: Option<&guestlist_domain::filter::GroupFilter>) -> StoreResult<u64> {
+                    let sql = $crate::groups::count_groups_sql(tenant, filter)?;
+                    self.count(&sql.sql, sql.values).await
+                }
+
+                async fn count_group_members(&self, tenant: TenantId, group_id: ObjectId) -> StoreResult<u64> {
+                    self.count($crate::groups::MEMBER_COUNT, vec![tenant.into(), group_id.into()]).await
+                }
+
+                async fn count_member_of(&self, tenant: TenantId, member_id: ObjectId, transitive: bool) -> StoreResult<u64> {
+                    let sql = if transitive { $crate::groups::TRANSITIVE_MEMBER_OF_COUNT.as_str() } else { $crate::groups::MEMBER_OF_COUNT };
+                    self.count(sql, vec![tenant.into(), member_id.into()]).await
                 }
 
                 async fn write_group(&self, write: &$crate::GroupWrite, audit: &[AuditRecord]) -> StoreResult<guestlist_domain::Group> {
@@ -509,25 +528,6 @@ macro_rules! impl_store {
                     let count = rows.first().ok_or_else(|| StoreError::Database("the throttle upsert returned no row".into()))?.int("request_count")?;
                     u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
                 }
-            }
-        }
-    };
-}
-
-pub(crate) use impl_store;
-
-/// What both engines agree on about errors; `conflict_of` and `is_unavailable` read the engine's
-/// own constraint names and error codes.
-pub(crate) fn store_error(
-    error: sqlx::Error,
-    conflict_of: fn(&dyn sqlx::error::DatabaseError) -> crate::Conflict,
-    is_unavailable: fn(&dyn sqlx::error::DatabaseError) -> bool,
-) -> crate::StoreError {
-    use crate::StoreError;
-    match error {
-        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(conflict_of(e.as_ref())),
-        sqlx::Error::Database(e) if is_unavailable(e.as_ref()) => StoreError::Unavailable(e.to_string()),
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
 
                 async fn enqueue_mail(&self, write: &$crate::MailWrite, audit: &[AuditRecord]) -> StoreResult<()> {
                     let mut statements = $crate::mail::mail_statements(write);
@@ -629,6 +629,25 @@ pub(crate) fn store_error(
                     transaction.commit().await.map_err($map_error)?;
                     Ok(true)
                 }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;
+
+/// What both engines agree on about errors; `conflict_of` and `is_unavailable` read the engine's
+/// own constraint names and error codes.
+pub(crate) fn store_error(
+    error: sqlx::Error,
+    conflict_of: fn(&dyn sqlx::error::DatabaseError) -> crate::Conflict,
+    is_unavailable: fn(&dyn sqlx::error::DatabaseError) -> bool,
+) -> crate::StoreError {
+    use crate::StoreError;
+    match error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(conflict_of(e.as_ref())),
+        sqlx::Error::Database(e) if is_unavailable(e.as_ref()) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
             StoreError::Unavailable(error.to_string())
         }
         other => StoreError::Database(other.to_string()),

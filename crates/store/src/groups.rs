@@ -5,12 +5,14 @@ use std::sync::LazyLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use guestlist_domain::filter::{CompareOp, GroupField, GroupFilter, GroupQuery, Literal, StringPredicate};
+use guestlist_domain::filter::{CompareOp, GroupField, GroupFilter, GroupOrder, GroupQuery, Literal, StringPredicate};
 use guestlist_domain::group::{DirectoryObject, Group, Visibility};
 use guestlist_domain::ids::{ObjectId, TenantId};
 use guestlist_domain::User;
 
-use crate::query::{like_escaped, operator, SqlBuilder, NEVER};
+use crate::query::{
+    count_sql, keyset_order_by, like_escaped, operator, tenant_and_filter, word_prefix, Continuation, SortValue, SqlBuilder, NEVER,
+};
 use crate::schema::{
     corrupt, fold, from_json, insert_statement, object_id, set_list, stored_time, to_json, RowAccess, SqlValue, Statement, USER_SELECT,
 };
@@ -210,14 +212,27 @@ fn unsupported(field: GroupField) -> StoreError {
 
 /// `left op right` on text, case-insensitive; a null property matches `ne` and fails every other comparison.
 fn text_predicate(sql: &mut SqlBuilder, column: GroupColumn, op: &str, value: &str, negated: bool) -> String {
-    let GroupColumn::Text { column, folded, nullable } = column else {
+    let predicate = text_comparison(sql, column, op, value);
+    null_guarded(column, negated, predicate)
+}
+
+/// `left op right` on text, case-insensitive, without the null guard.
+fn text_comparison(sql: &mut SqlBuilder, column: GroupColumn, op: &str, value: &str) -> String {
+    let GroupColumn::Text { column, folded, .. } = column else {
         return NEVER.to_string();
     };
     // `%`, `_` and `\` in a LIKE pattern were escaped by `like_escaped`.
     let escape = if op == "LIKE" { " ESCAPE '\\'" } else { "" };
-    let predicate = match folded {
+    match folded {
         Some(folded) => format!("{folded} {op} {}{escape}", sql.bind(fold(value))),
         None => format!("lower({column}) {op} lower({}){escape}", sql.bind(value)),
+    }
+}
+
+/// `predicate` made two-valued: a null property holds for a negated test and fails any other.
+fn null_guarded(column: GroupColumn, negated: bool, predicate: String) -> String {
+    let GroupColumn::Text { column, nullable, .. } = column else {
+        return NEVER.to_string();
     };
     match (nullable, negated) {
         (false, _) => format!("({predicate})"),
@@ -278,8 +293,27 @@ fn filter_sql(sql: &mut SqlBuilder, filter: &GroupFilter) -> StoreResult<String>
             }
             text_predicate(sql, column, "LIKE", &format!("{}%", like_escaped(prefix)), false)
         }
+        GroupFilter::EndsWith { field, suffix } => {
+            let column = group_column(*field);
+            if !matches!(column, GroupColumn::Text { .. }) {
+                return Err(unsupported(*field));
+            }
+            text_predicate(sql, column, "LIKE", &format!("%{}", like_escaped(suffix)), false)
+        }
         GroupFilter::AnyGroupType(predicate) => any_group_type(sql, predicate),
+        GroupFilter::Search { field, term } => {
+            let column = group_column(*field);
+            if !matches!(column, GroupColumn::Text { .. }) {
+                return Err(unsupported(*field));
+            }
+            let matched = word_prefix(sql, term, |sql, pattern| text_comparison(sql, column, "LIKE", pattern));
+            null_guarded(column, false, matched)
+        }
     })
+}
+
+pub(crate) fn count_groups_sql(tenant: TenantId, filter: Option<&GroupFilter>) -> StoreResult<SqlBuilder> {
+    count_sql("groups", tenant, filter, filter_sql)
 }
 
 // ---- keyset paging by id -------------------------------------------------------------------
@@ -316,17 +350,56 @@ fn page_of<T>(mut items: Vec<T>, top: u32, id: fn(&T) -> ObjectId) -> (Vec<T>, O
     (items, next)
 }
 
+/// The name a `$orderby=displayName` continuation carries, so it can't be replayed in id order.
+const DISPLAY_NAME_ORDER: &str = "displayName";
+/// What `$orderby=displayName` sorts by; `display_name` is never null.
+const DISPLAY_NAME_KEY: &str = "display_name";
+
+/// In id order, continuations are the last id; by display name, the users' keyset continuation.
 pub(crate) fn list_groups_sql(tenant: TenantId, query: &GroupQuery) -> StoreResult<SqlBuilder> {
     let mut sql = SqlBuilder::default();
-    let tenant = sql.bind(tenant);
-    let after = sql.bind(decode_after(query.after.as_deref())?);
-    let mut condition = format!("WHERE tenant_id = {tenant} AND id > {after}");
-    if let Some(filter) = &query.filter {
-        condition.push_str(&format!(" AND {}", filter_sql(&mut sql, filter)?));
-    }
+    let mut condition = tenant_and_filter(&mut sql, tenant, query.filter.as_ref(), filter_sql)?;
+    let order_by = match query.order {
+        None => {
+            let after = sql.bind(decode_after(query.after.as_deref())?);
+            condition.push_str(&format!(" AND id > {after}"));
+            keyset_order_by(None, false)
+        }
+        Some(GroupOrder { descending }) => {
+            if let Some(token) = &query.after {
+                let after =
+                    Continuation::decode(token, Some(DISPLAY_NAME_ORDER), descending)?.after_condition(&mut sql, Some(DISPLAY_NAME_KEY))?;
+                condition.push_str(&format!(" AND {after}"));
+            }
+            keyset_order_by(Some(DISPLAY_NAME_KEY), descending)
+        }
+    };
     let limit = sql.bind(limit_of(query.top));
-    sql.sql = format!("{} {condition} ORDER BY id LIMIT {limit}", *GROUP_SELECT);
+    sql.sql = format!("{} {condition} ORDER BY {order_by} LIMIT {limit}", *GROUP_SELECT);
     Ok(sql)
+}
+
+/// Cuts the `top + 1` groups [`list_groups_sql`] fetched into a page and its continuation.
+pub(crate) fn list_groups_page(mut groups: Vec<Group>, query: &GroupQuery) -> StoreResult<GroupPage> {
+    let Some(GroupOrder { descending }) = query.order else { return Ok(group_page(groups, query.top)) };
+    let top = query.top.max(1) as usize;
+    if groups.len() <= top {
+        return Ok(GroupPage { groups, next: None });
+    }
+    groups.truncate(top);
+    let next = match groups.last() {
+        Some(last) => Some(
+            Continuation {
+                order: Some(DISPLAY_NAME_ORDER.to_string()),
+                descending,
+                key: Some(SortValue::Text(last.display_name.clone())),
+                id: last.id.to_string(),
+            }
+            .encode()?,
+        ),
+        None => None,
+    };
+    Ok(GroupPage { groups, next })
 }
 
 pub(crate) fn group_page(groups: Vec<Group>, top: u32) -> GroupPage {
@@ -362,19 +435,29 @@ pub(crate) static MEMBER_OF: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The groups `$2` is a member of directly or through nested groups. `UNION` (not `UNION ALL`)
-/// drops rows already found, so a cycle of groups ends the recursion; `$2` itself is left out.
+/// `ancestors`: the groups `$2` is a member of directly or through nested groups (`$1` tenant).
+/// `UNION` (not `UNION ALL`) drops rows already found, so a cycle of groups ends the recursion.
+const ANCESTORS: &str = "WITH RECURSIVE ancestors (group_id) AS ( \
+       SELECT group_id FROM group_members WHERE tenant_id = $1 AND member_id = $2 \
+       UNION \
+       SELECT m.group_id FROM group_members m JOIN ancestors a ON m.member_id = a.group_id WHERE m.tenant_id = $1 \
+     )";
+
+/// The [`ANCESTORS`] of `$2`, without `$2` itself: `$3` after, `$4` limit.
 pub(crate) static TRANSITIVE_MEMBER_OF: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH RECURSIVE ancestors (group_id) AS ( \
-           SELECT group_id FROM group_members WHERE tenant_id = $1 AND member_id = $2 \
-           UNION \
-           SELECT m.group_id FROM group_members m JOIN ancestors a ON m.member_id = a.group_id WHERE m.tenant_id = $1 \
-         ) \
-         {} WHERE tenant_id = $1 AND id > $3 AND id <> $2 AND id IN (SELECT group_id FROM ancestors) ORDER BY id LIMIT $4",
+        "{ANCESTORS} {} WHERE tenant_id = $1 AND id > $3 AND id <> $2 AND id IN (SELECT group_id FROM ancestors) ORDER BY id LIMIT $4",
         *GROUP_SELECT
     )
 });
+
+/// How many direct members `$2` has: `$1` tenant. Memberships go with their objects by cascade.
+pub(crate) const MEMBER_COUNT: &str = "SELECT COUNT(*) AS count FROM group_members WHERE tenant_id = $1 AND group_id = $2";
+/// How many groups `$2` is a direct member of: `$1` tenant.
+pub(crate) const MEMBER_OF_COUNT: &str = "SELECT COUNT(*) AS count FROM group_members WHERE tenant_id = $1 AND member_id = $2";
+/// How many groups [`TRANSITIVE_MEMBER_OF`] lists.
+pub(crate) static TRANSITIVE_MEMBER_OF_COUNT: LazyLock<String> =
+    LazyLock::new(|| format!("{ANCESTORS} SELECT COUNT(*) AS count FROM ancestors WHERE group_id <> $2"));
 
 /// `[tenant, object, after, limit]` for the relationship queries above.
 pub(crate) fn relationship_values(tenant: TenantId, object: ObjectId, page: &PageRequest) -> StoreResult<Vec<SqlValue>> {

@@ -196,8 +196,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Groups and memberships.
     async fn group(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::Group>>;
-    /// One page of the tenant's groups that match the query's filter, in id order.
+    /// One page of the tenant's groups that match the query's filter, in id order or the query's.
     async fn list_groups(&self, tenant: TenantId, query: &guestlist_domain::filter::GroupQuery) -> StoreResult<GroupPage>;
+    /// How many of the tenant's groups match the filter (`$count`).
+    async fn count_groups(&self, tenant: TenantId, filter: Option<&guestlist_domain::filter::GroupFilter>) -> StoreResult<u64>;
+    /// How many direct members, users and groups, a group has.
+    async fn count_group_members(&self, tenant: TenantId, group_id: ObjectId) -> StoreResult<u64>;
+    /// How many groups [`Store::member_of`] lists in all.
+    async fn count_member_of(&self, tenant: TenantId, member_id: ObjectId, transitive: bool) -> StoreResult<u64>;
     /// Writes the group (and audit entries) in one transaction and returns it as stored, `version` advanced.
     async fn write_group(&self, write: &GroupWrite, audit: &[AuditRecord]) -> StoreResult<guestlist_domain::Group>;
     /// Deletes the group with the audit entries; its memberships, both as group and as member, go
@@ -243,12 +249,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<SponsorChange>;
     /// Removes a sponsor link with the audit entries; `NotFound` when there is none.
     async fn remove_sponsor(&self, tenant: TenantId, user_id: ObjectId, sponsor_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()>;
-}
-
-/// Opens the configured store and migrates it: PostgreSQL when `database_url` is a
-/// `postgres://`/`postgresql://` URL; otherwise SQLite, private and in memory when `in_memory`,
-/// else at `database_url` when it is a `sqlite:` URL, else at `sqlite_path` (created if missing).
-pub async fn connect(database_url: Option<&str>, sqlite_path: Option<&Path>, in_memory: bool) -> StoreResult<Arc<dyn Store>> {
 
     // Mail outbox and the unsubscribe list.
     /// Puts a message in the outbox with the audit entries, in one transaction.
@@ -274,6 +274,12 @@ pub async fn connect(database_url: Option<&str>, sqlite_path: Option<&Path>, in_
     /// Adds the address to the tenant's unsubscribe list with the audit entries; `false` (and
     /// nothing written) when it is on the list already.
     async fn unsubscribe(&self, tenant: TenantId, address: &str, at: DateTime<Utc>, audit: &[AuditRecord]) -> StoreResult<bool>;
+}
+
+/// Opens the configured store and migrates it: PostgreSQL when `database_url` is a
+/// `postgres://`/`postgresql://` URL; otherwise SQLite, private and in memory when `in_memory`,
+/// else at `database_url` when it is a `sqlite:` URL, else at `sqlite_path` (created if missing).
+pub async fn connect(database_url: Option<&str>, sqlite_path: Option<&Path>, in_memory: bool) -> StoreResult<Arc<dyn Store>> {
     let url = database_url.map(str::trim).filter(|url| !url.is_empty());
     if let Some(url) = url.filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Ok(PostgresStore::connect(url).await?);

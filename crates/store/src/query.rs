@@ -184,21 +184,25 @@ fn affix(sql: &mut SqlBuilder, field: UserField, affix: Affix<'_>) -> StoreResul
 /// Characters Graph's search tokenizer splits words at (`$search` on displayName and mail).
 const WORD_SEPARATORS: [&str; 5] = [" ", ".", "-", "@", "\\_"];
 
-/// `$search`: the property starts with the term, or a word inside it does.
-fn word_prefix(sql: &mut SqlBuilder, field: UserField, term: &str) -> StoreResult<String> {
+/// `$search` on users and groups: the property starts with the term, or a word inside it does.
+/// `like` writes the property's `LIKE` test against one (escaped) pattern; no null guard.
+pub(crate) fn word_prefix(sql: &mut SqlBuilder, term: &str, mut like: impl FnMut(&mut SqlBuilder, &str) -> String) -> String {
+    let escaped = like_escaped(term);
+    let patterns = std::iter::once(format!("{escaped}%")).chain(WORD_SEPARATORS.iter().map(|separator| format!("%{separator}{escaped}%")));
+    let alternatives: Vec<String> = patterns.map(|pattern| like(sql, &pattern)).collect();
+    format!("({})", alternatives.join(" OR "))
+}
+
+fn user_word_prefix(sql: &mut SqlBuilder, field: UserField, term: &str) -> StoreResult<String> {
     let column = column(field);
     if !matches!(column, Column::Text { .. }) {
         return Err(unsupported(field, "$search applies to text"));
     }
-    let escaped = like_escaped(term);
-    let patterns = std::iter::once(format!("{escaped}%")).chain(WORD_SEPARATORS.iter().map(|separator| format!("%{separator}{escaped}%")));
-    let alternatives: Vec<String> = patterns
-        .map(|pattern| {
-            let (left, right) = column.folded_operands(sql, &pattern);
-            format!("{left} LIKE {right} ESCAPE '\\'")
-        })
-        .collect();
-    Ok(column.null_safe(CompareOp::Eq, format!("({})", alternatives.join(" OR "))))
+    let matched = word_prefix(sql, term, |sql, pattern| {
+        let (left, right) = column.folded_operands(sql, pattern);
+        format!("{left} LIKE {right} ESCAPE '\\'")
+    });
+    Ok(column.null_safe(CompareOp::Eq, matched))
 }
 
 struct SideTable {
@@ -274,7 +278,7 @@ pub(crate) fn filter_sql(sql: &mut SqlBuilder, filter: &UserFilter) -> StoreResu
         UserFilter::EndsWith { field, suffix } => affix(sql, *field, Affix::Suffix(suffix))?,
         UserFilter::AnyString { collection, predicate } => any_string(sql, *collection, predicate),
         UserFilter::AnyIdentity(predicate) => any_identity(sql, predicate),
-        UserFilter::Search { field, term } => word_prefix(sql, *field, term)?,
+        UserFilter::Search { field, term } => user_word_prefix(sql, *field, term)?,
         UserFilter::CollectionCount { collection, op, count } => {
             let side = side_table(*collection);
             format!("((SELECT COUNT(*) {}) {} {})", rows_of_user(side.table), operator(*op), sql.bind(i64::from(*count)))
@@ -282,28 +286,36 @@ pub(crate) fn filter_sql(sql: &mut SqlBuilder, filter: &UserFilter) -> StoreResu
     })
 }
 
-/// `WHERE` over one tenant's users and the optional filter.
-fn tenant_and_filter(sql: &mut SqlBuilder, tenant: TenantId, filter: Option<&UserFilter>) -> StoreResult<String> {
+/// The SQL of one filter tree (users' or groups'), appended to `sql`'s bound values.
+pub(crate) type FilterSql<F> = fn(&mut SqlBuilder, &F) -> StoreResult<String>;
+
+/// `WHERE` over one tenant's rows and the optional filter, which `write` turns into SQL.
+pub(crate) fn tenant_and_filter<F>(sql: &mut SqlBuilder, tenant: TenantId, filter: Option<&F>, write: FilterSql<F>) -> StoreResult<String> {
     let tenant = sql.bind(tenant);
     sql.tenant = Some(tenant.clone());
     Ok(match filter {
-        Some(filter) => format!("WHERE tenant_id = {tenant} AND {}", filter_sql(sql, filter)?),
+        Some(filter) => format!("WHERE tenant_id = {tenant} AND {}", write(sql, filter)?),
         None => format!("WHERE tenant_id = {tenant}"),
     })
 }
 
-pub(crate) fn count_users_sql(tenant: TenantId, filter: Option<&UserFilter>) -> StoreResult<SqlBuilder> {
+/// `$count`: how many of one tenant's rows of `table` match the filter.
+pub(crate) fn count_sql<F>(table: &str, tenant: TenantId, filter: Option<&F>, write: FilterSql<F>) -> StoreResult<SqlBuilder> {
     let mut sql = SqlBuilder::default();
-    let condition = tenant_and_filter(&mut sql, tenant, filter)?;
-    sql.sql = format!("SELECT COUNT(*) AS count FROM users {condition}");
+    let condition = tenant_and_filter(&mut sql, tenant, filter, write)?;
+    sql.sql = format!("SELECT COUNT(*) AS count FROM {table} {condition}");
     Ok(sql)
+}
+
+pub(crate) fn count_users_sql(tenant: TenantId, filter: Option<&UserFilter>) -> StoreResult<SqlBuilder> {
+    count_sql("users", tenant, filter, filter_sql)
 }
 
 // ---- keyset paging -------------------------------------------------------------------------
 
 /// The sort key of one row, as a continuation token carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum SortValue {
+pub(crate) enum SortValue {
     Text(String),
     Time(DateTime<Utc>),
     Boolean(bool),
@@ -322,11 +334,51 @@ impl From<SortValue> for SqlValue {
 /// Where the previous page ended. Serialized as base64url JSON; it names its order so a token
 /// can't be replayed against another one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Continuation {
-    order: Option<String>,
-    descending: bool,
-    key: Option<SortValue>,
-    id: String,
+pub(crate) struct Continuation {
+    pub order: Option<String>,
+    pub descending: bool,
+    pub key: Option<SortValue>,
+    pub id: String,
+}
+
+impl Continuation {
+    pub(crate) fn encode(&self) -> StoreResult<String> {
+        let json = serde_json::to_vec(self).map_err(|e| StoreError::Database(format!("cannot encode continuation: {e}")))?;
+        Ok(URL_SAFE_NO_PAD.encode(json))
+    }
+
+    /// Reads a token, which must have been made for the same order (`None`: by id) and direction.
+    pub(crate) fn decode(token: &str, order: Option<&str>, descending: bool) -> StoreResult<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid_token())?;
+        let continuation: Continuation = serde_json::from_slice(&bytes).map_err(|_| invalid_token())?;
+        if continuation.order.as_deref() != order || continuation.descending != descending {
+            return Err(invalid_token());
+        }
+        Ok(continuation)
+    }
+
+    /// The rows after this one in the order by `expression` (`None`: by id alone), then id.
+    pub(crate) fn after_condition(self, sql: &mut SqlBuilder, expression: Option<&str>) -> StoreResult<String> {
+        let beyond = if self.descending { "<" } else { ">" };
+        let id = sql.bind(self.id);
+        match (expression, self.key) {
+            (Some(expression), Some(value)) => {
+                let value = sql.bind(value);
+                Ok(format!("({expression} {beyond} {value} OR ({expression} = {value} AND id {beyond} {id}))"))
+            }
+            (None, None) => Ok(format!("id {beyond} {id}")),
+            _ => Err(invalid_token()),
+        }
+    }
+}
+
+/// `ORDER BY` of a keyset order: by `expression` if any, always then by id.
+pub(crate) fn keyset_order_by(expression: Option<&str>, descending: bool) -> String {
+    let direction = if descending { "DESC" } else { "ASC" };
+    match expression {
+        Some(expression) => format!("{expression} {direction}, id {direction}"),
+        None => format!("id {direction}"),
+    }
 }
 
 /// The SQL expression a sort field orders by; `None` for the id, which every order ends with.
@@ -389,43 +441,24 @@ fn order_name(order: Option<UserOrder>) -> Option<String> {
     order.map(|o| o.field.graph_name().to_string())
 }
 
-fn invalid_token() -> StoreError {
+pub(crate) fn invalid_token() -> StoreError {
     StoreError::InvalidQuery("The continuation token is not valid for this query.".into())
 }
 
 fn decode_continuation(token: &str, order: Option<UserOrder>) -> StoreResult<Continuation> {
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid_token())?;
-    let continuation: Continuation = serde_json::from_slice(&bytes).map_err(|_| invalid_token())?;
-    let descending = order.is_some_and(|o| o.descending);
-    if continuation.order != order_name(order) || continuation.descending != descending {
-        return Err(invalid_token());
-    }
-    Ok(continuation)
+    Continuation::decode(token, order_name(order).as_deref(), order.is_some_and(|o| o.descending))
 }
 
 /// The page query: one row more than `top`, so the store knows whether another page follows.
 pub(crate) fn list_users_sql(tenant: TenantId, query: &UserQuery) -> StoreResult<SqlBuilder> {
     let mut sql = SqlBuilder::default();
-    let mut condition = tenant_and_filter(&mut sql, tenant, query.filter.as_ref())?;
-    let key = keyed_order(query.order)?;
-    let descending = query.order.is_some_and(|o| o.descending);
-    let (direction, beyond) = if descending { ("DESC", "<") } else { ("ASC", ">") };
+    let mut condition = tenant_and_filter(&mut sql, tenant, query.filter.as_ref(), filter_sql)?;
+    let expression = keyed_order(query.order)?.map(|(expression, _)| expression);
     if let Some(token) = &query.after {
-        let continuation = decode_continuation(token, query.order)?;
-        let id = sql.bind(continuation.id);
-        match (key, continuation.key) {
-            (Some((expression, _)), Some(value)) => {
-                let value = sql.bind(value);
-                condition.push_str(&format!(" AND ({expression} {beyond} {value} OR ({expression} = {value} AND id {beyond} {id}))"));
-            }
-            (None, None) => condition.push_str(&format!(" AND id {beyond} {id}")),
-            _ => return Err(invalid_token()),
-        }
+        let after = decode_continuation(token, query.order)?.after_condition(&mut sql, expression)?;
+        condition.push_str(&format!(" AND {after}"));
     }
-    let order_by = match key {
-        Some((expression, _)) => format!("{expression} {direction}, id {direction}"),
-        None => format!("id {direction}"),
-    };
+    let order_by = keyset_order_by(expression, query.order.is_some_and(|o| o.descending));
     let limit = sql.bind(i64::from(query.top.max(1)) + 1);
     sql.sql = format!("{} {condition} ORDER BY {order_by} LIMIT {limit}", *USER_SELECT);
     Ok(sql)
@@ -447,8 +480,7 @@ pub(crate) fn page_of(mut users: Vec<User>, query: &UserQuery) -> StoreResult<Us
                 key,
                 id: last.id.to_string(),
             };
-            let json = serde_json::to_vec(&continuation).map_err(|e| StoreError::Database(format!("cannot encode continuation: {e}")))?;
-            Some(URL_SAFE_NO_PAD.encode(json))
+            Some(continuation.encode()?)
         }
         None => None,
     };

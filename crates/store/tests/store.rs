@@ -1113,7 +1113,7 @@ async fn audit_pages_newest_first(store: Arc<dyn Store>) {
 
 mod group_cases {
     use super::*;
-    use guestlist_domain::filter::{GroupField, GroupFilter, GroupQuery};
+    use guestlist_domain::filter::{GroupField, GroupFilter, GroupOrder, GroupQuery};
     use guestlist_domain::group::{DirectoryObject, Group, NewGroup};
     use guestlist_store::{GroupWrite, PageRequest};
 
@@ -1125,6 +1125,9 @@ mod group_cases {
         transitive_member_of_survives_a_cycle,
         deletions_cascade_to_memberships,
         member_pages_mix_users_and_groups_in_id_order,
+        group_counts_ends_with_and_search,
+        groups_page_by_display_name_both_ways,
+        member_counts_direct_and_transitive,
     );
 
     fn new_group(tenant: &Tenant, name: &str, unified: bool) -> Group {
@@ -1214,7 +1217,7 @@ mod group_cases {
         let select = |filter: GroupFilter| {
             let store = store.clone();
             async move {
-                let query = GroupQuery { filter: Some(filter), top: 999, after: None };
+                let query = GroupQuery { filter: Some(filter), order: None, top: 999, after: None };
                 let page = store.list_groups(tenant.id, &query).await.expect("list groups");
                 page.groups.into_iter().map(|g| g.display_name).collect::<BTreeSet<_>>()
             }
@@ -1247,7 +1250,7 @@ mod group_cases {
 
         // Pages of two, in id order, cover every group of the tenant exactly once.
         let mut seen = Vec::new();
-        let mut query = GroupQuery { filter: None, top: 2, after: None };
+        let mut query = GroupQuery { filter: None, order: None, top: 2, after: None };
         loop {
             let page = store.list_groups(tenant.id, &query).await.unwrap();
             assert!(page.groups.len() <= 2);
@@ -1261,7 +1264,7 @@ mod group_cases {
         sorted.sort();
         assert_eq!(seen, sorted);
         assert_eq!(seen.len(), 5);
-        let bad = GroupQuery { filter: None, top: 2, after: Some("not-a-token".into()) };
+        let bad = GroupQuery { filter: None, order: None, top: 2, after: Some("not-a-token".into()) };
         assert!(matches!(store.list_groups(tenant.id, &bad).await, Err(StoreError::InvalidQuery(_))));
     }
 
@@ -1355,6 +1358,116 @@ mod group_cases {
         }
         assert_eq!(seen, expected);
         assert_eq!(kinds, (3, 3));
+    }
+
+    async fn group_counts_ends_with_and_search(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        create_group(&store, new_group(&tenant, "Sales Team", true)).await;
+        create_group(&store, new_group(&tenant, "sales-eu", false)).await;
+        create_group(&store, Group { description: Some("Sales support".into()), ..new_group(&tenant, "Marketing", true) }).await;
+        create_group(&store, new_group(&tenant, "O'Brien 50%", false)).await;
+        let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+        create_group(&store, new_group(&other, "Sales Team", true)).await;
+
+        let select = |filter: GroupFilter| {
+            let store = store.clone();
+            async move {
+                let count = store.count_groups(tenant.id, Some(&filter)).await.expect("count groups");
+                let query = GroupQuery { filter: Some(filter), order: None, top: 999, after: None };
+                let found: BTreeSet<String> = store.list_groups(tenant.id, &query).await.expect("list groups").groups.into_iter().map(|g| g.display_name).collect();
+                assert_eq!(count, found.len() as u64, "the count agrees with the list");
+                found
+            }
+        };
+        assert_eq!(store.count_groups(tenant.id, None).await.unwrap(), 4);
+        assert_eq!(store.count_groups(other.id, None).await.unwrap(), 1);
+        let ends = |field, suffix: &str| GroupFilter::EndsWith { field, suffix: suffix.into() };
+        let search = |field, term: &str| GroupFilter::Search { field, term: term.into() };
+        assert_eq!(select(ends(GroupField::Mail, "@CONTOSO.onmicrosoft.com")).await, names(&["Sales Team", "Marketing"]));
+        assert_eq!(select(ends(GroupField::MailNickname, "-eu")).await, names(&["sales-eu"]));
+        assert_eq!(select(ends(GroupField::MailNickname, "_eu")).await, names(&[]));
+        assert_eq!(select(search(GroupField::DisplayName, "SAL")).await, names(&["Sales Team", "sales-eu"]));
+        assert_eq!(select(search(GroupField::DisplayName, "team")).await, names(&["Sales Team"]));
+        assert_eq!(select(search(GroupField::DisplayName, "eu")).await, names(&["sales-eu"]));
+        assert_eq!(select(search(GroupField::DisplayName, "eam")).await, names(&[]), "a word prefix, not a substring");
+        assert_eq!(select(search(GroupField::DisplayName, "50%")).await, names(&["O'Brien 50%"]));
+        assert_eq!(select(search(GroupField::DisplayName, "5_")).await, names(&[]));
+        assert_eq!(select(search(GroupField::Description, "support")).await, names(&["Marketing"]));
+        assert_eq!(select(search(GroupField::Mail, "team")).await, names(&["Sales Team"]));
+        assert_eq!(select(search(GroupField::Mail, "sales")).await, names(&["Sales Team"]), "security groups have no mail");
+        assert_eq!(
+            select(search(GroupField::DisplayName, "sales").and(ends(GroupField::Mail, "onmicrosoft.com"))).await,
+            names(&["Sales Team"])
+        );
+    }
+
+    async fn groups_page_by_display_name_both_ways(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let mut groups = Vec::new();
+        for name in ["Delta", "Alpha", "Echo", "Delta", "Charlie", "Bravo", "Delta"] {
+            groups.push(create_group(&store, new_group(&tenant, name, false)).await);
+        }
+        let mut expected: Vec<(String, String)> = groups.iter().map(|g| (g.display_name.clone(), g.id.to_string())).collect();
+        expected.sort();
+        for descending in [false, true] {
+            let order = Some(GroupOrder { descending });
+            let mut seen = Vec::new();
+            let mut query = GroupQuery { filter: None, order, top: 2, after: None };
+            loop {
+                let page = store.list_groups(tenant.id, &query).await.unwrap();
+                assert!(page.groups.len() <= 2);
+                seen.extend(page.groups.iter().map(|g| (g.display_name.clone(), g.id.to_string())));
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => break,
+                }
+            }
+            let mut want = expected.clone();
+            if descending {
+                want.reverse();
+            }
+            assert_eq!(seen, want, "descending: {descending}");
+        }
+        // A filtered, ordered page; and a token is only good for the order it was made in.
+        let filter = GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "d".into() };
+        let query = GroupQuery { filter: Some(filter), order: Some(GroupOrder { descending: false }), top: 2, after: None };
+        let page = store.list_groups(tenant.id, &query).await.unwrap();
+        assert_eq!(page.groups.iter().map(|g| g.display_name.as_str()).collect::<Vec<_>>(), ["Delta", "Delta"]);
+        let token = page.next.expect("a third Delta follows");
+        let rest = store.list_groups(tenant.id, &GroupQuery { after: Some(token.clone()), ..query.clone() }).await.unwrap();
+        assert_eq!(rest.groups.len(), 1);
+        assert_eq!(rest.next, None);
+        for wrong in [None, Some(GroupOrder { descending: true })] {
+            let replay = GroupQuery { order: wrong, after: Some(token.clone()), ..query.clone() };
+            assert!(matches!(store.list_groups(tenant.id, &replay).await, Err(StoreError::InvalidQuery(_))), "{wrong:?}");
+        }
+    }
+
+    async fn member_counts_direct_and_transitive(store: Arc<dyn Store>) {
+        let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+        let other_guest = create(&store, guest(&tenant, "bob@example.com")).await;
+        let guest = create(&store, guest(&tenant, "alice@example.com")).await;
+        let inner = create_group(&store, new_group(&tenant, "Inner", false)).await;
+        let outer = create_group(&store, new_group(&tenant, "Outer", false)).await;
+        let top = create_group(&store, new_group(&tenant, "Top", false)).await;
+        for (group, member) in [(inner.id, guest.id), (outer.id, inner.id), (top.id, outer.id), (inner.id, top.id), (outer.id, other_guest.id)] {
+            store.add_group_member(tenant.id, group, member, &[]).await.unwrap();
+        }
+        assert_eq!(store.count_group_members(tenant.id, inner.id).await.unwrap(), 2);
+        assert_eq!(store.count_group_members(tenant.id, outer.id).await.unwrap(), 2);
+        assert_eq!(store.count_member_of(tenant.id, guest.id, false).await.unwrap(), 1);
+        assert_eq!(store.count_member_of(tenant.id, guest.id, true).await.unwrap(), 3);
+        // Inner -> Outer -> Top -> Inner: never counted as its own ancestor.
+        assert_eq!(store.count_member_of(tenant.id, inner.id, true).await.unwrap(), 2);
+        assert_eq!(store.count_member_of(tenant.id, other_guest.id, true).await.unwrap(), 3);
+        // Counts agree with the lists, and belong to the tenant.
+        assert_eq!(member_of_names(&store, tenant.id, guest.id, true).await.len(), 3);
+        let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
+        assert_eq!(store.count_group_members(other.id, inner.id).await.unwrap(), 0);
+        assert_eq!(store.count_member_of(other.id, guest.id, true).await.unwrap(), 0);
+        store.remove_group_member(tenant.id, inner.id, guest.id, &[]).await.unwrap();
+        assert_eq!(store.count_member_of(tenant.id, guest.id, true).await.unwrap(), 0);
+        assert_eq!(store.count_group_members(tenant.id, inner.id).await.unwrap(), 1);
     }
 }
 

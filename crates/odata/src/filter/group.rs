@@ -1,5 +1,5 @@
 //! The untyped expression tree into `GroupFilter`: what `$filter` on `/groups` serves
-//! (`eq`/`ne`/`in`/`startsWith` on text, `eq` on booleans, `groupTypes/any(c:c eq 'Unified')`).
+//! (`eq`/`ne`/`in`/`startsWith` on text, `endsWith` on mail, `eq` on booleans, `groupTypes/any(c:c eq 'Unified')`).
 
 use guestlist_domain::filter::{CompareOp, FieldKind, GroupField, GroupFilter, Literal};
 
@@ -91,7 +91,7 @@ fn in_list(left: Operand, values: Vec<Operand>) -> Result<GroupFilter, ODataErro
     Ok(GroupFilter::In { field, values })
 }
 
-/// `startsWith(prop,'x')`; `endsWith` is not served on groups.
+/// `startsWith(prop,'x')` on text; `endsWith` on `mail` and `mailNickname` (an advanced query).
 fn call(name: &str, args: Vec<Operand>) -> Result<GroupFilter, ODataError> {
     let function = text_function(name)?;
     let [Operand::Path(segments), Operand::Literal(Lit::String(prefix))]: [Operand; 2] = args.try_into().map_err(|_| no_signature(name))?
@@ -102,6 +102,9 @@ fn call(name: &str, args: Vec<Operand>) -> Result<GroupFilter, ODataError> {
     match function {
         TextFunction::StartsWith if field.kind() == FieldKind::String => Ok(GroupFilter::StartsWith { field, prefix }),
         TextFunction::StartsWith => Err(no_signature(name)),
+        TextFunction::EndsWith if matches!(field, GroupField::Mail | GroupField::MailNickname) => {
+            Ok(GroupFilter::EndsWith { field, suffix: prefix })
+        }
         TextFunction::EndsWith => Err(unsupported(field.graph_name())),
     }
 }

@@ -164,8 +164,8 @@ pub fn parse_user_select(names: &[String]) -> Result<Vec<String>, ODataError> {
     Ok(selected)
 }
 
-/// `$orderby` on `/users`: one of `displayName`, `userPrincipalName`, `createdDateTime`, optionally `asc` or `desc`.
-pub fn parse_user_orderby(text: &str) -> Result<UserOrder, ODataError> {
+/// `$orderby` text as one property and its direction (`asc` by default); Graph sorts by one key only.
+pub(crate) fn orderby_key(text: &str) -> Result<(&str, bool), ODataError> {
     let mut words = text.split_whitespace();
     let property = words.next().unwrap_or("");
     let descending = match words.next() {
@@ -177,6 +177,12 @@ pub fn parse_user_orderby(text: &str) -> Result<UserOrder, ODataError> {
     if words.next().is_some() || property.contains(',') {
         return Err(sorting_not_supported());
     }
+    Ok((property, descending))
+}
+
+/// `$orderby` on `/users`: one of `displayName`, `userPrincipalName`, `createdDateTime`, optionally `asc` or `desc`.
+pub fn parse_user_orderby(text: &str) -> Result<UserOrder, ODataError> {
+    let (property, descending) = orderby_key(text)?;
     match UserField::from_graph_name(property) {
         Some(field @ (UserField::DisplayName | UserField::UserPrincipalName | UserField::CreatedDateTime)) => {
             Ok(UserOrder { field, descending })
@@ -186,7 +192,7 @@ pub fn parse_user_orderby(text: &str) -> Result<UserOrder, ODataError> {
     }
 }
 
-fn sorting_not_supported() -> ODataError {
+pub(crate) fn sorting_not_supported() -> ODataError {
     ODataError::UnsupportedQuery("Sorting not supported for current query.".to_string())
 }
 

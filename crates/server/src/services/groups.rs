@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use guestlist_domain::audit::{activity, AuditRecord, ModifiedProperty, TargetResource};
-use guestlist_domain::filter::GroupQuery;
+use guestlist_domain::filter::{GroupFilter, GroupQuery};
 use guestlist_domain::group::{DirectoryObject, Group, GroupChanges, NewGroup};
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::permissions::Action;
@@ -58,6 +58,11 @@ impl Services {
     pub async fn groups(&self, caller: &Caller, query: &GroupQuery) -> ServiceResult<GroupPage> {
         require_any(caller, READ_GROUP)?;
         Ok(self.store.list_groups(caller.tenant.id, query).await?)
+    }
+
+    pub async fn count_groups(&self, caller: &Caller, filter: Option<&GroupFilter>) -> ServiceResult<u64> {
+        require_any(caller, READ_GROUP)?;
+        Ok(self.store.count_groups(caller.tenant.id, filter).await?)
     }
 
     pub async fn update_group(&self, caller: &Caller, id: ObjectId, changes: GroupChanges) -> ServiceResult<Group> {
@@ -116,6 +121,27 @@ impl Services {
         require_any(caller, &[Action::ReadGroupMembers])?;
         self.existing_group(caller, group_id).await?;
         Ok(self.store.group_members(caller.tenant.id, group_id, page).await?)
+    }
+
+    pub async fn count_group_members(&self, caller: &Caller, group_id: ObjectId) -> ServiceResult<u64> {
+        require_any(caller, &[Action::ReadGroupMembers])?;
+        self.existing_group(caller, group_id).await?;
+        Ok(self.store.count_group_members(caller.tenant.id, group_id).await?)
+    }
+
+    /// How many groups [`Services::group_member_of`] lists in all.
+    pub async fn count_group_member_of(&self, caller: &Caller, group_id: ObjectId, membership: Membership) -> ServiceResult<u64> {
+        require_any(caller, READ_GROUP)?;
+        self.existing_group(caller, group_id).await?;
+        Ok(self.store.count_member_of(caller.tenant.id, group_id, membership == Membership::Transitive).await?)
+    }
+
+    /// How many groups [`Services::user_member_of`] lists in all.
+    pub async fn count_user_member_of(&self, caller: &Caller, key: &UserKey, membership: Membership) -> ServiceResult<u64> {
+        require_any(caller, &[Action::ReadUsers])?;
+        require_any(caller, READ_GROUP)?;
+        let user = self.user(caller, key).await?;
+        Ok(self.store.count_member_of(caller.tenant.id, user.id, membership == Membership::Transitive).await?)
     }
 
     pub async fn group_member_of(

@@ -310,7 +310,7 @@ both_engines! {
             ("$select=userPrincipalName", "Request_BadRequest"),
             ("$top=1000", "Request_BadRequest"),
             ("$skiptoken=garbage", "Request_BadRequest"),
-            ("$orderby=displayName", "Request_UnsupportedQuery"),
+            ("$orderby=mail", "Request_UnsupportedQuery"),
         ] {
             let (status, error) = server.get(&format!("/v1.0/groups?{query}")).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {error}");

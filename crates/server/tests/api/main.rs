@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod deletion;
 mod errors;
+mod group_queries;
 mod groups;
 mod invitations;
 mod queries;

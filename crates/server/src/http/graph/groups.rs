@@ -3,17 +3,19 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use guestlist_domain::filter::GroupQuery;
+use guestlist_domain::filter::{GroupFilter, GroupQuery};
 use guestlist_domain::group::{DirectoryObject, Group, GroupChanges, NewGroup};
 use guestlist_domain::ids::ObjectId;
 use guestlist_odata::{
-    canonical_group_property, canonical_user_property, decode_path_segment, parse_group_list_options, parse_member_list_options,
+    canonical_group_property, canonical_user_property, decode_path_segment, parse_group_list_options, parse_group_search,
+    parse_member_list_options, GroupListOptions,
 };
 use guestlist_store::{GroupPage, PageRequest};
 use serde_json::{json, Map, Value};
 
+use super::advanced::{self, is_eventual, QueryShape, MAX_EXPANDED};
 use super::users::{next_link, user_key};
 use super::wire::{graph_datetime, user_json, JsonBody};
 use super::{graph_json, GraphVersion};
@@ -21,6 +23,7 @@ use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use crate::services::groups::Membership;
+use crate::services::Caller;
 
 /// What a user's id or UPN keeps unencoded inside a next link (`#EXT#` must be encoded).
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'@');
@@ -134,12 +137,44 @@ fn group_id(segment: &str) -> Result<ObjectId, ApiError> {
     ObjectId::parse(&decoded).map_err(|_| ApiError::bad_request(format!("Invalid object identifier '{decoded}'.")))
 }
 
-fn is_eventual(headers: &HeaderMap) -> bool {
-    headers.get("consistencylevel").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
+/// What the advanced-query rules look at in a `/groups` request (contract §6.4).
+fn shape(options: &GroupListOptions, eventual: bool) -> QueryShape {
+    let advanced = advanced::advanced_reason(
+        options.filter.as_ref().and_then(GroupFilter::advanced_operator),
+        options.filter.is_some() && options.orderby.is_some(),
+    );
+    QueryShape { eventual, count: options.count, search: options.search.is_some(), expand: options.expand.is_some(), advanced }
 }
 
-fn unsupported_query(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", message)
+/// Refuses what the advanced-query rules refuse, then returns the filter the store runs:
+/// `$filter` and `$search` together.
+fn effective_filter(options: &GroupListOptions, shape: &QueryShape) -> Result<Option<GroupFilter>, ApiError> {
+    shape.check()?;
+    let search = options.search.as_deref().map(parse_group_search).transpose()?;
+    Ok(advanced::both(options.filter.clone(), search, GroupFilter::and))
+}
+
+/// Whether `$expand=members` was asked for (the one navigation property guestlist expands on groups).
+fn expands_members(options: &GroupListOptions) -> Result<bool, ApiError> {
+    let names = advanced::expansions(options.expand.as_deref(), "group", &["members"], |n| canonical_group_property(n).is_some())?;
+    Ok(!names.is_empty())
+}
+
+/// A group's JSON, with its first [`MAX_EXPANDED`] members when `$expand=members` asked for them.
+async fn group_item(
+    state: &AppState,
+    caller: &Caller,
+    group: &Group,
+    select: Option<&[String]>,
+    members: bool,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut item = group_json(group, select);
+    if members {
+        let page = PageRequest { top: MAX_EXPANDED, after: None };
+        let members = state.services.group_members(caller, group.id, &page).await?;
+        item.insert("members".into(), Value::Array(members.members.iter().map(|m| directory_object_json(m, None)).collect()));
+    }
+    Ok(item)
 }
 
 pub async fn list(
@@ -151,27 +186,41 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let raw = raw.unwrap_or_default();
     let options = parse_group_list_options(&raw)?;
-    if options.search.is_some() || options.expand.is_some() || options.count {
-        return Err(unsupported_query("$search, $expand and $count are not supported on /groups by guestlist yet."));
-    }
-    if options.orderby.is_some() {
-        return Err(unsupported_query("Sorting not supported for current query."));
-    }
-    if options.filter.as_ref().is_some_and(|f| f.needs_advanced_query()) {
-        // Advanced queries need `$count=true` and `ConsistencyLevel: eventual` (contract §6.4).
-        let hint = if is_eventual(&headers) { "" } else { " Try adding $count=true query parameter and ConsistencyLevel:eventual header." };
-        return Err(unsupported_query(format!(
-            "Operator is not supported because the required parameters might be missing.{hint} Refer to https://aka.ms/graph-docs/advanced-queries for more information"
-        )));
-    }
-    let query = GroupQuery { filter: options.filter, top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken };
+    let shape = shape(&options, is_eventual(&headers));
+    let filter = effective_filter(&options, &shape)?;
+    let members = expands_members(&options)?;
+    let query =
+        GroupQuery { filter, order: options.orderby, top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken.clone() };
     let page = state.services.groups(&caller, &query).await?;
+    let count = match shape.counts() {
+        true => Some(state.services.count_groups(&caller, query.filter.as_ref()).await?),
+        false => None,
+    };
     let select = options.select.as_deref();
+    let mut value = Vec::with_capacity(page.groups.len());
+    for group in &page.groups {
+        value.push(Value::Object(group_item(&state, &caller, group, select, members).await?));
+    }
     let context_suffix = match select {
         Some(columns) => format!("groups({})", columns.join(",")),
         None => "groups".to_string(),
     };
-    Ok(group_page_response(&state, version, &context_suffix, "groups", &raw, &page, select))
+    Ok(collection_response(&state, version, &context_suffix, "groups", &raw, Listed { next: page.next.as_deref(), count, value }))
+}
+
+/// `GET /groups/$count`: with `ConsistencyLevel: eventual`, the number of groups `$filter` and `$search` select.
+pub async fn count(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    advanced::require_eventual_count(&headers)?;
+    let mut options = parse_group_list_options(&raw.unwrap_or_default())?;
+    // The `$count` segment is itself the count an advanced query asks for.
+    options.count = true;
+    let filter = effective_filter(&options, &shape(&options, true))?;
+    Ok(advanced::count_response(state.services.count_groups(&caller, filter.as_ref()).await?))
 }
 
 pub async fn create(
@@ -210,6 +259,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let id = group_id(&segment)?;
     let options = parse_group_list_options(&raw.unwrap_or_default())?;
+    let members = expands_members(&options)?;
     let group = state.services.group(&caller, id).await?;
     let select = options.select.as_deref();
     let origin = &state.services.public_origin;
@@ -219,7 +269,7 @@ pub async fn get(
     };
     let mut out = Map::new();
     out.insert("@odata.context".into(), Value::String(context));
-    out.extend(group_json(&group, select));
+    out.extend(group_item(&state, &caller, &group, select, members).await?);
     Ok(graph_json(&Value::Object(out)).into_response())
 }
 
@@ -295,6 +345,7 @@ pub async fn members(
     State(state): State<AppState>,
     version: GraphVersion,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     Path(segment): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -303,50 +354,83 @@ pub async fn members(
     let options = parse_member_list_options(&raw)?;
     let page = PageRequest { top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken };
     let members = state.services.group_members(&caller, id, &page).await?;
+    // `$count=true` is honoured only with `ConsistencyLevel: eventual`, else silently ignored (contract §6.4).
+    let count = match options.count && is_eventual(&headers) {
+        true => Some(state.services.count_group_members(&caller, id).await?),
+        false => None,
+    };
     let select = options.select.as_deref();
     let value: Vec<Value> = members.members.iter().map(|member| directory_object_json(member, select)).collect();
     let resource = format!("groups/{id}/members");
-    Ok(collection_response(&state, version, "directoryObjects", &resource, &raw, members.next.as_deref(), value))
+    Ok(collection_response(&state, version, "directoryObjects", &resource, &raw, Listed { next: members.next.as_deref(), count, value }))
+}
+
+/// `GET .../$count` of `/groups/{id}/members`, `memberOf` and `transitiveMemberOf` of groups and
+/// users: with `ConsistencyLevel: eventual`, the number as text. The path names the list.
+pub async fn relationship_count(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(segment): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    advanced::require_eventual_count(&headers)?;
+    parse_member_list_options(&raw.unwrap_or_default())?;
+    let route = uri.path();
+    let membership = if route.contains("/transitiveMemberOf/") { Membership::Transitive } else { Membership::Direct };
+    let total = if route.contains("/members/") {
+        state.services.count_group_members(&caller, group_id(&segment)?).await?
+    } else if route.contains("/users/") {
+        state.services.count_user_member_of(&caller, &user_key(&segment)?, membership).await?
+    } else {
+        state.services.count_group_member_of(&caller, group_id(&segment)?, membership).await?
+    };
+    Ok(advanced::count_response(total))
 }
 
 pub async fn group_member_of(
     state: State<AppState>,
     version: GraphVersion,
     caller: Authenticated,
+    headers: HeaderMap,
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    memberships(state, version, caller, segment, raw, Owner::Group, Membership::Direct).await
+    memberships(state, version, caller, headers, segment, raw, Owner::Group, Membership::Direct).await
 }
 
 pub async fn group_transitive_member_of(
     state: State<AppState>,
     version: GraphVersion,
     caller: Authenticated,
+    headers: HeaderMap,
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    memberships(state, version, caller, segment, raw, Owner::Group, Membership::Transitive).await
+    memberships(state, version, caller, headers, segment, raw, Owner::Group, Membership::Transitive).await
 }
 
 pub async fn user_member_of(
     state: State<AppState>,
     version: GraphVersion,
     caller: Authenticated,
+    headers: HeaderMap,
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    memberships(state, version, caller, segment, raw, Owner::User, Membership::Direct).await
+    memberships(state, version, caller, headers, segment, raw, Owner::User, Membership::Direct).await
 }
 
 pub async fn user_transitive_member_of(
     state: State<AppState>,
     version: GraphVersion,
     caller: Authenticated,
+    headers: HeaderMap,
     segment: Path<String>,
     raw: RawQuery,
 ) -> Result<Response, ApiError> {
-    memberships(state, version, caller, segment, raw, Owner::User, Membership::Transitive).await
+    memberships(state, version, caller, headers, segment, raw, Owner::User, Membership::Transitive).await
 }
 
 /// Whose `memberOf` a route lists.
@@ -356,10 +440,12 @@ enum Owner {
     User,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn memberships(
     State(state): State<AppState>,
     version: GraphVersion,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     Path(segment): Path<String>,
     RawQuery(raw): RawQuery,
     owner: Owner,
@@ -372,18 +458,30 @@ async fn memberships(
         Membership::Direct => "memberOf",
         Membership::Transitive => "transitiveMemberOf",
     };
-    let (groups, resource) = match owner {
+    // `$count=true` is honoured only with `ConsistencyLevel: eventual`, else silently ignored (contract §6.4).
+    let counts = options.count && is_eventual(&headers);
+    let (groups, count, resource) = match owner {
         Owner::Group => {
             let id = group_id(&segment)?;
-            (state.services.group_member_of(&caller, id, membership, &page).await?, format!("groups/{id}/{relation}"))
+            let groups = state.services.group_member_of(&caller, id, membership, &page).await?;
+            let count = match counts {
+                true => Some(state.services.count_group_member_of(&caller, id, membership).await?),
+                false => None,
+            };
+            (groups, count, format!("groups/{id}/{relation}"))
         }
         Owner::User => {
-            let groups = state.services.user_member_of(&caller, &user_key(&segment)?, membership, &page).await?;
+            let key = user_key(&segment)?;
+            let groups = state.services.user_member_of(&caller, &key, membership, &page).await?;
+            let count = match counts {
+                true => Some(state.services.count_user_member_of(&caller, &key, membership).await?),
+                false => None,
+            };
             let segment = percent_encoding::utf8_percent_encode(&segment, PATH_SEGMENT).to_string();
-            (groups, format!("users/{segment}/{relation}"))
+            (groups, count, format!("users/{segment}/{relation}"))
         }
     };
-    Ok(member_of_response(&state, version, &resource, &raw, &groups, options.select.as_deref()))
+    Ok(member_of_response(&state, version, &resource, &raw, &groups, count, options.select.as_deref()))
 }
 
 /// `memberOf` answers a collection of directoryObjects whose items are groups.
@@ -393,38 +491,36 @@ fn member_of_response(
     resource: &str,
     raw: &str,
     page: &GroupPage,
+    count: Option<u64>,
     select: Option<&[String]>,
 ) -> Response {
     let value = page.groups.iter().map(|group| directory_object_json(&DirectoryObject::Group(group.clone()), select)).collect();
-    collection_response(state, version, "directoryObjects", resource, raw, page.next.as_deref(), value)
+    collection_response(state, version, "directoryObjects", resource, raw, Listed { next: page.next.as_deref(), count, value })
 }
 
-fn group_page_response(
-    state: &AppState,
-    version: GraphVersion,
-    context_suffix: &str,
-    resource: &str,
-    raw: &str,
-    page: &GroupPage,
-    select: Option<&[String]>,
-) -> Response {
-    let value = page.groups.iter().map(|group| Value::Object(group_json(group, select))).collect();
-    collection_response(state, version, context_suffix, resource, raw, page.next.as_deref(), value)
+/// One page of a collection: its items, the continuation, and `@odata.count` when asked for.
+struct Listed<'a> {
+    next: Option<&'a str>,
+    count: Option<u64>,
+    value: Vec<Value>,
 }
 
-/// `{"@odata.context", "@odata.nextLink"?, "value"}` (contract §6.4).
+/// `{"@odata.context", "@odata.count"?, "@odata.nextLink"?, "value"}` (contract §6.4).
 fn collection_response(
     state: &AppState,
     version: GraphVersion,
     context_suffix: &str,
     resource: &str,
     raw: &str,
-    next: Option<&str>,
-    value: Vec<Value>,
+    listed: Listed<'_>,
 ) -> Response {
+    let Listed { next, count, value } = listed;
     let origin = &state.services.public_origin;
     let mut body = Map::new();
     body.insert("@odata.context".into(), Value::String(format!("{origin}/{}/$metadata#{context_suffix}", version.as_str())));
+    if let Some(count) = count {
+        body.insert("@odata.count".into(), json!(count));
+    }
     if let Some(token) = next {
         body.insert("@odata.nextLink".into(), Value::String(next_link(origin, version, resource, raw, token)));
     }

@@ -1,5 +1,6 @@
 //! Microsoft Graph routes, served under `/v1.0` and `/beta`.
 
+mod advanced;
 pub mod audit_logs;
 pub mod groups;
 pub mod invitations;
@@ -62,7 +63,13 @@ pub fn router(version: GraphVersion) -> Router<AppState> {
         .route("/auditLogs/directoryAudits/{id}", get(audit_logs::get))
         .route("/users/{id}/memberOf", get(groups::user_member_of))
         .route("/users/{id}/transitiveMemberOf", get(groups::user_transitive_member_of))
+        .route("/users/{id}/memberOf/$count", get(groups::relationship_count))
+        .route("/users/{id}/transitiveMemberOf/$count", get(groups::relationship_count))
         .route("/groups", get(groups::list).post(groups::create))
+        .route("/groups/$count", get(groups::count))
+        .route("/groups/{id}/members/$count", get(groups::relationship_count))
+        .route("/groups/{id}/memberOf/$count", get(groups::relationship_count))
+        .route("/groups/{id}/transitiveMemberOf/$count", get(groups::relationship_count))
         .route("/groups/{id}", get(groups::get).patch(groups::update).delete(groups::delete))
         .route("/groups/{id}/members", get(groups::members))
         .route("/groups/{id}/members/$ref", post(groups::add_member))

@@ -13,6 +13,7 @@ use guestlist_odata::{canonical_user_property, decode_path_segment, parse_user_l
 use guestlist_store::{PageRequest, UserKey};
 use serde_json::{json, Map, Value};
 
+use super::advanced::{self, is_eventual, QueryShape, MAX_EXPANDED};
 use super::groups::directory_object_json;
 use super::wire::{user_json, JsonBody};
 use super::{graph_json, GraphVersion};
@@ -49,7 +50,7 @@ pub async fn list(
     let mut body = Map::new();
     body.insert("@odata.context".into(), Value::String(context));
     // `$count=true` is honoured only with `ConsistencyLevel: eventual`, else silently ignored (contract §6.4).
-    if options.count && eventual {
+    if shape(&options, eventual).counts() {
         let total = state.services.count_users(&caller, query.filter.as_ref()).await?;
         body.insert("@odata.count".into(), json!(total));
     }
@@ -73,15 +74,13 @@ pub async fn count(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    if !is_eventual(&headers) {
-        return Err(ApiError::bad_request("$count is not currently supported."));
-    }
+    advanced::require_eventual_count(&headers)?;
     let mut options = parse_user_list_options(&raw.unwrap_or_default())?;
     // The `$count` segment is itself the count an advanced query asks for.
     options.count = true;
     let filter = effective_filter(&options, true)?;
     let total = state.services.count_users(&caller, filter.as_ref()).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")], total.to_string()).into_response())
+    Ok(advanced::count_response(total))
 }
 
 pub async fn get(
@@ -115,27 +114,10 @@ enum Expansion {
     Sponsors,
 }
 
-/// Graph returns at most 20 objects of an expanded directory relationship.
-const MAX_EXPANDED: u32 = 20;
-
 fn expansions(options: &UserListOptions) -> Result<Vec<Expansion>, ApiError> {
-    let Some(text) = &options.expand else { return Ok(vec![]) };
-    text.split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(|name| match name.split('(').next().unwrap_or(name).trim() {
-            n if n.eq_ignore_ascii_case("memberOf") => Ok(Expansion::MemberOf),
-            n if n.eq_ignore_ascii_case("sponsors") => Ok(Expansion::Sponsors),
-            n if canonical_user_property(n).is_some() => {
-                Err(ApiError::bad_request(format!("Property '{n}' on type 'microsoft.graph.user' is not a navigation property or complex property. Only navigation properties can be expanded.")))
-            }
-            n => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "Request_UnsupportedQuery",
-                format!("Expanding '{n}' is not supported on 'microsoft.graph.user' by guestlist; memberOf and sponsors are."),
-            )),
-        })
-        .collect()
+    let names =
+        advanced::expansions(options.expand.as_deref(), "user", &["memberOf", "sponsors"], |n| canonical_user_property(n).is_some())?;
+    Ok(names.into_iter().map(|name| if name == "memberOf" { Expansion::MemberOf } else { Expansion::Sponsors }).collect())
 }
 
 /// Adds each expanded relationship to the user's JSON, as a collection of typed directoryObjects.
@@ -241,53 +223,23 @@ pub(crate) fn user_key(segment: &str) -> Result<UserKey, ApiError> {
     })
 }
 
-fn is_eventual(headers: &HeaderMap) -> bool {
-    headers.get("consistencylevel").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
+/// What the advanced-query rules look at in a `/users` request (contract §6.4).
+fn shape(options: &UserListOptions, eventual: bool) -> QueryShape {
+    let created = options.orderby.is_some_and(|o| o.field == UserField::CreatedDateTime);
+    let advanced = advanced::advanced_reason(
+        options.filter.as_ref().and_then(UserFilter::advanced_operator),
+        options.filter.is_some() && options.orderby.is_some(),
+    )
+    .or_else(|| created.then(|| "Sorting by 'createdDateTime' is not supported".to_string()));
+    QueryShape { eventual, count: options.count, search: options.search.is_some(), expand: options.expand.is_some(), advanced }
 }
 
-/// Advanced-query-only shapes need `ConsistencyLevel: eventual` and `$count=true`; `$search`
-/// needs the header (contract §6.4). Returns the filter the store runs: `$filter` and `$search` together.
+/// Refuses what the advanced-query rules refuse, then returns the filter the store runs:
+/// `$filter` and `$search` together.
 fn effective_filter(options: &UserListOptions, eventual: bool) -> Result<Option<UserFilter>, ApiError> {
-    let unsupported = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", message);
-    // `$expand` is not supported in advanced queries (contract §6.4).
-    if options.expand.is_some() && eventual && (options.count || options.search.is_some()) {
-        return Err(unsupported(
-            "$expand is not supported in advanced queries (ConsistencyLevel: eventual with $count or $search).".into(),
-        ));
-    }
-    let advanced = options
-        .filter
-        .as_ref()
-        .and_then(UserFilter::advanced_operator)
-        .map(|op| format!("Operator '{op}' is not supported"))
-        .or_else(|| {
-            (options.filter.is_some() && options.orderby.is_some()).then(|| "Sorting a filtered query is not supported".to_string())
-        })
-        .or_else(|| {
-            options
-                .orderby
-                .is_some_and(|o| o.field == UserField::CreatedDateTime)
-                .then(|| "Sorting by 'createdDateTime' is not supported".to_string())
-        });
-    if let Some(what) = advanced {
-        if !(eventual && options.count) {
-            return Err(unsupported(format!(
-                "{what} because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information"
-            )));
-        }
-    }
-    let search = match &options.search {
-        None => None,
-        Some(_) if !eventual => return Err(unsupported(
-            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'"
-                .into(),
-        )),
-        Some(text) => Some(parse_user_search(text)?),
-    };
-    Ok(match (options.filter.clone(), search) {
-        (Some(filter), Some(search)) => Some(filter.and(search)),
-        (filter, search) => filter.or(search),
-    })
+    shape(options, eventual).check()?;
+    let search = options.search.as_deref().map(parse_user_search).transpose()?;
+    Ok(advanced::both(options.filter.clone(), search, UserFilter::and))
 }
 
 /// The next page's link: the same query with `$skiptoken` replaced.
