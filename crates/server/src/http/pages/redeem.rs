@@ -435,9 +435,21 @@ async fn decide(State(state): State<AppState>, headers: HeaderMap, form: Result<
     match state.services.accept_invitation(&open, session_token(&state, &headers).as_ref()).await {
         Ok(Acceptance::Redeemed { redirect_url }) => see_other(&redirect_url, None),
         Ok(Acceptance::NeedsVerification) => see_other(&flow_url("/redeem/verify", link, &[]), None),
+        // A double-clicked Accept: this browser's other request won; say so and lead on.
+        Ok(Acceptance::Refused(LinkRefusal::AlreadyRedeemed)) if accepted_here(&state, &headers, &open).await => {
+            let paragraphs = vec![format!("You've accepted the invitation from {}.", open.tenant.display_name)];
+            let back = Some(("Continue", open.invitation.redirect_url.clone()));
+            message(&state, &headers, StatusCode::GONE, Some(&open), link, "Invitation already accepted", &paragraphs, None, back)
+                .into_response()
+        }
         Ok(Acceptance::Refused(refusal)) => refusal_page(refusal).into_response(),
         Err(error) => error_page(error),
     }
+}
+
+/// Whether this browser verified the invited address, so an "already accepted" was its own doing.
+async fn accepted_here(state: &AppState, headers: &HeaderMap, open: &OpenInvitation) -> bool {
+    state.services.session_covers(open, session_token(state, headers).as_ref()).await.unwrap_or(false)
 }
 
 /// A time for a page: the UTC clock time, and how far away it is.
