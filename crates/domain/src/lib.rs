@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod audit_query;
+pub mod authorization;
 pub mod email;
 pub mod error;
 pub mod filter;
@@ -13,7 +14,9 @@ pub mod ids;
 pub mod invitation;
 pub mod mail;
 pub mod permissions;
+pub mod policy;
 pub mod redemption;
+pub mod roles;
 pub mod tenant;
 pub mod ticket;
 pub mod upn;

@@ -13,10 +13,14 @@ pub enum AppPermission {
     GroupMemberReadAll,
     GroupMemberReadWriteAll,
     AuditLogReadAll,
+    RoleManagementReadDirectory,
+    RoleManagementReadWriteDirectory,
+    PolicyReadAll,
+    PolicyReadWriteAuthorization,
 }
 
 impl AppPermission {
-    pub const ALL: [AppPermission; 10] = [
+    pub const ALL: [AppPermission; 14] = [
         AppPermission::UserInviteAll,
         AppPermission::UserReadAll,
         AppPermission::UserReadWriteAll,
@@ -27,6 +31,10 @@ impl AppPermission {
         AppPermission::GroupMemberReadAll,
         AppPermission::GroupMemberReadWriteAll,
         AppPermission::AuditLogReadAll,
+        AppPermission::RoleManagementReadDirectory,
+        AppPermission::RoleManagementReadWriteDirectory,
+        AppPermission::PolicyReadAll,
+        AppPermission::PolicyReadWriteAuthorization,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -41,6 +49,10 @@ impl AppPermission {
             AppPermission::GroupMemberReadAll => "GroupMember.Read.All",
             AppPermission::GroupMemberReadWriteAll => "GroupMember.ReadWrite.All",
             AppPermission::AuditLogReadAll => "AuditLog.Read.All",
+            AppPermission::RoleManagementReadDirectory => "RoleManagement.Read.Directory",
+            AppPermission::RoleManagementReadWriteDirectory => "RoleManagement.ReadWrite.Directory",
+            AppPermission::PolicyReadAll => "Policy.Read.All",
+            AppPermission::PolicyReadWriteAuthorization => "Policy.ReadWrite.Authorization",
         }
     }
 
@@ -64,6 +76,13 @@ pub enum Action {
     ReadGroupMembers,
     WriteGroupMembers,
     ReadAuditLog,
+    /// `directoryRoles`, `roleManagement/directory/roleAssignments` and `roleDefinitions` reads.
+    ReadDirectoryRoles,
+    /// Role assignments and removals.
+    WriteDirectoryRoles,
+    /// `authorizationPolicy` and the invitation domain policy.
+    ReadPolicies,
+    WritePolicies,
 }
 
 impl Action {
@@ -81,6 +100,13 @@ impl Action {
             Action::ReadGroupMembers => &[GroupMemberReadAll, GroupMemberReadWriteAll, GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteGroupMembers => &[GroupMemberReadWriteAll, GroupReadWriteAll, DirectoryReadWriteAll],
             Action::ReadAuditLog => &[AuditLogReadAll],
+            // Graph's directoryRole and unifiedRoleAssignment permission tables.
+            Action::ReadDirectoryRoles => {
+                &[RoleManagementReadDirectory, RoleManagementReadWriteDirectory, DirectoryReadAll, DirectoryReadWriteAll]
+            }
+            Action::WriteDirectoryRoles => &[RoleManagementReadWriteDirectory],
+            Action::ReadPolicies => &[PolicyReadAll, PolicyReadWriteAuthorization],
+            Action::WritePolicies => &[PolicyReadWriteAuthorization],
         }
     }
 

@@ -1,0 +1,357 @@
+//! The permission matrix (contract §1.5, §3.5, §5.1; DECISIONS 6): who may do what, as a table
+//! ([`MATRIX`]) and one function over it ([`authorize`]).
+//!
+//! App callers need an application permission of the action. Delegated callers need a scope of
+//! the action AND a directory role the action's row names (or, where the row says so, just being a
+//! member). Both are further limited by the tenant's `allowInvitesFrom` and by the roles the target
+//! of a reset holds.
+
+use crate::permissions::{Action, AppPermission};
+use crate::policy::AllowInvitesFrom;
+use crate::roles::DirectoryRoleTemplate;
+
+use DirectoryRoleTemplate::*;
+
+/// Who calls.
+#[derive(Debug, Clone, Copy)]
+pub enum Principal<'a> {
+    /// Client credentials: the token's `roles`.
+    App { permissions: &'a [AppPermission] },
+    /// A signed-in user: whether the token's `scp` grants the action (`delegated_scope_permits`),
+    /// and the user's directory roles.
+    User { scope_granted: bool, roles: &'a [DirectoryRoleTemplate], is_guest: bool },
+}
+
+/// What else decides: the tenant's settings and the target of the action.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub allow_invites_from: AllowInvitesFrom,
+    /// The directory roles the target user holds (reset redemption).
+    pub target_roles: &'a [DirectoryRoleTemplate],
+}
+
+/// Why the matrix said no; each maps to one of Graph's error bodies (contract §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// An app without an invitation permission: 401 `Unauthorized` ... `MSGraphInviteAPI`.
+    AppCannotInvite,
+    /// 403 `Forbidden` "Generic authorization exception.".
+    ResetForbidden,
+    /// 403 `Authorization_RequestDenied` "Insufficient privileges to complete the operation.".
+    DirectoryAccessDenied,
+}
+
+/// Which non-admin members the row lets through on their scopes alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Members {
+    Never,
+    /// Default user permissions: every member (guests per `guestUserRoleId`, not enforced yet).
+    Always,
+    /// As `allowInvitesFrom` says (contract §5.1).
+    ByInvitePolicy,
+}
+
+/// One row: the roles that may perform `action` as delegated callers.
+#[derive(Debug, Clone, Copy)]
+pub struct MatrixRow {
+    pub action: Action,
+    pub members: Members,
+    pub roles: &'static [DirectoryRoleTemplate],
+    /// Roles that may act only on targets holding no privileged role (Helpdesk Administrator).
+    pub unprivileged_targets_only: &'static [DirectoryRoleTemplate],
+}
+
+const ALL_ROLES: &[DirectoryRoleTemplate] = &DirectoryRoleTemplate::ALL;
+
+/// The delegated half of the matrix (contract §3.5, DECISIONS 6). The app half is
+/// [`Action::app_permissions`].
+pub const MATRIX: &[MatrixRow] = &[
+    row(Action::InviteGuest, Members::ByInvitePolicy, &[GuestInviter, DirectoryWriters, UserAdministrator, GlobalAdministrator]),
+    MatrixRow {
+        action: Action::ResetRedemption,
+        members: Members::Never,
+        roles: &[HelpdeskAdministrator, UserAdministrator, GlobalAdministrator],
+        unprivileged_targets_only: &[HelpdeskAdministrator],
+    },
+    row(Action::ReadUsers, Members::Always, ALL_ROLES),
+    row(Action::WriteUsers, Members::Never, &[DirectoryWriters, UserAdministrator, GlobalAdministrator]),
+    row(Action::CreateUser, Members::Never, &[DirectoryWriters, UserAdministrator, GlobalAdministrator]),
+    row(Action::DeleteUser, Members::Never, &[UserAdministrator, GlobalAdministrator]),
+    row(Action::ReadGroups, Members::Always, ALL_ROLES),
+    row(Action::WriteGroups, Members::Never, &[DirectoryWriters, UserAdministrator, GlobalAdministrator]),
+    row(Action::ReadGroupMembers, Members::Always, ALL_ROLES),
+    row(Action::WriteGroupMembers, Members::Never, &[DirectoryWriters, UserAdministrator, GlobalAdministrator]),
+    row(Action::ReadAuditLog, Members::Never, &[GlobalAdministrator]),
+    row(Action::ReadDirectoryRoles, Members::Always, ALL_ROLES),
+    // Privileged Role Administrator is not modelled; Global Administrator assigns roles.
+    row(Action::WriteDirectoryRoles, Members::Never, &[GlobalAdministrator]),
+    row(Action::ReadPolicies, Members::Never, &[GlobalAdministrator]),
+    // "Admin UI needs Global Administrator" (contract §5.2).
+    row(Action::WritePolicies, Members::Never, &[GlobalAdministrator]),
+];
+
+const fn row(action: Action, members: Members, roles: &'static [DirectoryRoleTemplate]) -> MatrixRow {
+    MatrixRow { action, members, roles, unprivileged_targets_only: &[] }
+}
+
+pub fn matrix_row(action: Action) -> &'static MatrixRow {
+    MATRIX.iter().find(|row| row.action == action).expect("every action has a row in the matrix")
+}
+
+/// Decides whether `principal` may perform `action` in `context`.
+pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>) -> Result<(), Refusal> {
+    let refusal = match action {
+        Action::InviteGuest => Refusal::DirectoryAccessDenied,
+        Action::ResetRedemption => Refusal::ResetForbidden,
+        _ => Refusal::DirectoryAccessDenied,
+    };
+    // `none`: nobody may invite, not even admins or apps (contract §1.5, §5.1; graph-docs PR #9556
+    // lets apps invite under `adminsAndGuestInviters`).
+    if action == Action::InviteGuest && context.allow_invites_from == AllowInvitesFrom::None {
+        let lacks_permission = match principal {
+            Principal::App { permissions } => !action.permitted_for_app(permissions),
+            Principal::User { .. } => false,
+        };
+        return Err(if lacks_permission { Refusal::AppCannotInvite } else { refusal });
+    }
+    match principal {
+        Principal::App { permissions } => {
+            if !action.permitted_for_app(permissions) {
+                return Err(if action == Action::InviteGuest { Refusal::AppCannotInvite } else { refusal });
+            }
+            // An app can't reset a user who holds any directory role (DECISIONS 6).
+            if action == Action::ResetRedemption && !context.target_roles.is_empty() {
+                return Err(refusal);
+            }
+            Ok(())
+        }
+        Principal::User { scope_granted, roles, is_guest } => {
+            if !scope_granted {
+                return Err(refusal);
+            }
+            let row = matrix_row(action);
+            let target_privileged = context.target_roles.iter().any(DirectoryRoleTemplate::is_privileged);
+            let by_role =
+                roles.iter().any(|role| row.roles.contains(role) && !(target_privileged && row.unprivileged_targets_only.contains(role)));
+            let as_member = match row.members {
+                Members::Never => false,
+                Members::Always => true,
+                Members::ByInvitePolicy => match context.allow_invites_from {
+                    AllowInvitesFrom::Everyone => true,
+                    AllowInvitesFrom::AdminsGuestInvitersAndAllMembers => !is_guest,
+                    AllowInvitesFrom::AdminsAndGuestInviters | AllowInvitesFrom::None => false,
+                },
+            };
+            if by_role || as_member {
+                Ok(())
+            } else {
+                Err(refusal)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions::AppPermission::*;
+
+    const ACTIONS: [Action; 15] = [
+        Action::InviteGuest,
+        Action::ResetRedemption,
+        Action::ReadUsers,
+        Action::WriteUsers,
+        Action::CreateUser,
+        Action::DeleteUser,
+        Action::ReadGroups,
+        Action::WriteGroups,
+        Action::ReadGroupMembers,
+        Action::WriteGroupMembers,
+        Action::ReadAuditLog,
+        Action::ReadDirectoryRoles,
+        Action::WriteDirectoryRoles,
+        Action::ReadPolicies,
+        Action::WritePolicies,
+    ];
+
+    /// The expected delegated cells, one line per action, under `allowInvitesFrom: everyone` and
+    /// a target without roles. Columns: member, guest, Global Administrator, User Administrator,
+    /// Helpdesk Administrator, Guest Inviter, Directory Writers.
+    const DELEGATED: &[(Action, &str)] = &[
+        (Action::InviteGuest, "Y Y Y Y Y Y Y"),
+        (Action::ResetRedemption, "N N Y Y Y N N"),
+        (Action::ReadUsers, "Y Y Y Y Y Y Y"),
+        (Action::WriteUsers, "N N Y Y N N Y"),
+        (Action::CreateUser, "N N Y Y N N Y"),
+        (Action::DeleteUser, "N N Y Y N N N"),
+        (Action::ReadGroups, "Y Y Y Y Y Y Y"),
+        (Action::WriteGroups, "N N Y Y N N Y"),
+        (Action::ReadGroupMembers, "Y Y Y Y Y Y Y"),
+        (Action::WriteGroupMembers, "N N Y Y N N Y"),
+        (Action::ReadAuditLog, "N N Y N N N N"),
+        (Action::ReadDirectoryRoles, "Y Y Y Y Y Y Y"),
+        (Action::WriteDirectoryRoles, "N N Y N N N N"),
+        (Action::ReadPolicies, "N N Y N N N N"),
+        (Action::WritePolicies, "N N Y N N N N"),
+    ];
+
+    /// The callers of the columns: (roles, is_guest).
+    fn columns() -> [(&'static [DirectoryRoleTemplate], bool); 7] {
+        [
+            (&[], false),
+            (&[], true),
+            (&[GlobalAdministrator], false),
+            (&[UserAdministrator], false),
+            (&[HelpdeskAdministrator], false),
+            (&[GuestInviter], false),
+            (&[DirectoryWriters], false),
+        ]
+    }
+
+    fn expected(line: &str) -> Vec<bool> {
+        line.split(' ').map(|cell| cell == "Y").collect()
+    }
+
+    fn delegated(action: Action, roles: &[DirectoryRoleTemplate], is_guest: bool, context: &Context<'_>) -> bool {
+        authorize(Principal::User { scope_granted: true, roles, is_guest }, action, context).is_ok()
+    }
+
+    #[test]
+    fn every_action_has_one_row_and_one_line() {
+        for action in ACTIONS {
+            assert_eq!(MATRIX.iter().filter(|row| row.action == action).count(), 1, "{action:?}");
+            assert_eq!(DELEGATED.iter().filter(|(a, _)| *a == action).count(), 1, "{action:?}");
+        }
+        assert_eq!(MATRIX.len(), ACTIONS.len());
+    }
+
+    #[test]
+    fn delegated_cells_role_by_action() {
+        let context = Context::default();
+        for (action, line) in DELEGATED {
+            for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
+                assert_eq!(delegated(*action, roles, is_guest, &context), allowed, "{action:?} roles {roles:?} guest {is_guest}");
+            }
+        }
+    }
+
+    #[test]
+    fn delegated_invite_by_allow_invites_from() {
+        // Columns as in DELEGATED.
+        let lines = [
+            (AllowInvitesFrom::Everyone, "Y Y Y Y Y Y Y"),
+            (AllowInvitesFrom::AdminsGuestInvitersAndAllMembers, "Y N Y Y Y Y Y"),
+            (AllowInvitesFrom::AdminsAndGuestInviters, "N N Y Y N Y Y"),
+            (AllowInvitesFrom::None, "N N N N N N N"),
+        ];
+        for (allow_invites_from, line) in lines {
+            let context = Context { allow_invites_from, target_roles: &[] };
+            for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
+                assert_eq!(
+                    delegated(Action::InviteGuest, roles, is_guest, &context),
+                    allowed,
+                    "{allow_invites_from:?} {roles:?} {is_guest}"
+                );
+                if !allowed {
+                    let refusal = authorize(Principal::User { scope_granted: true, roles, is_guest }, Action::InviteGuest, &context);
+                    assert_eq!(refusal, Err(Refusal::DirectoryAccessDenied));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn delegated_reset_by_target_roles() {
+        // Columns as in DELEGATED; one line per role the target holds.
+        let lines: [(&[DirectoryRoleTemplate], &str); 6] = [
+            (&[GlobalAdministrator], "N N Y Y N N N"),
+            (&[UserAdministrator], "N N Y Y N N N"),
+            (&[DirectoryWriters], "N N Y Y N N N"),
+            (&[HelpdeskAdministrator], "N N Y Y Y N N"),
+            (&[GuestInviter], "N N Y Y Y N N"),
+            (&[GuestInviter, UserAdministrator], "N N Y Y N N N"),
+        ];
+        for (target_roles, line) in lines {
+            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles };
+            for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
+                let decision = authorize(Principal::User { scope_granted: true, roles, is_guest }, Action::ResetRedemption, &context);
+                assert_eq!(decision.is_ok(), allowed, "target {target_roles:?} caller {roles:?}");
+                if !allowed {
+                    assert_eq!(decision, Err(Refusal::ResetForbidden));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn delegated_needs_the_scope_as_well_as_the_role() {
+        for action in ACTIONS {
+            let without_scope = authorize(
+                Principal::User { scope_granted: false, roles: &[GlobalAdministrator], is_guest: false },
+                action,
+                &Context::default(),
+            );
+            let refusal = if action == Action::ResetRedemption { Refusal::ResetForbidden } else { Refusal::DirectoryAccessDenied };
+            assert_eq!(without_scope, Err(refusal), "{action:?}");
+            let with_scope = authorize(
+                Principal::User { scope_granted: true, roles: &[GlobalAdministrator], is_guest: false },
+                action,
+                &Context::default(),
+            );
+            assert_eq!(with_scope, Ok(()), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn app_cells_permission_by_action() {
+        // (action, least permission, refusal without any of the action's permissions)
+        let lines = [
+            (Action::InviteGuest, UserInviteAll, Refusal::AppCannotInvite),
+            (Action::ResetRedemption, UserReadWriteAll, Refusal::ResetForbidden),
+            (Action::ReadUsers, UserReadAll, Refusal::DirectoryAccessDenied),
+            (Action::WriteUsers, UserReadWriteAll, Refusal::DirectoryAccessDenied),
+            (Action::CreateUser, UserReadWriteAll, Refusal::DirectoryAccessDenied),
+            (Action::DeleteUser, UserReadWriteAll, Refusal::DirectoryAccessDenied),
+            (Action::ReadGroups, GroupReadAll, Refusal::DirectoryAccessDenied),
+            (Action::WriteGroups, GroupReadWriteAll, Refusal::DirectoryAccessDenied),
+            (Action::ReadGroupMembers, GroupMemberReadAll, Refusal::DirectoryAccessDenied),
+            (Action::WriteGroupMembers, GroupMemberReadWriteAll, Refusal::DirectoryAccessDenied),
+            (Action::ReadAuditLog, AuditLogReadAll, Refusal::DirectoryAccessDenied),
+            (Action::ReadDirectoryRoles, RoleManagementReadDirectory, Refusal::DirectoryAccessDenied),
+            (Action::WriteDirectoryRoles, RoleManagementReadWriteDirectory, Refusal::DirectoryAccessDenied),
+            (Action::ReadPolicies, PolicyReadAll, Refusal::DirectoryAccessDenied),
+            (Action::WritePolicies, PolicyReadWriteAuthorization, Refusal::DirectoryAccessDenied),
+        ];
+        assert_eq!(lines.len(), ACTIONS.len());
+        for (action, least, refusal) in lines {
+            let app = |permissions: &[AppPermission]| authorize(Principal::App { permissions }, action, &Context::default());
+            assert_eq!(app(&[least]), Ok(()), "{action:?}");
+            let others: Vec<AppPermission> = AppPermission::ALL.into_iter().filter(|p| !action.app_permissions().contains(p)).collect();
+            assert_eq!(app(&others), Err(refusal), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn app_reset_of_any_role_holder_and_app_invites_by_policy() {
+        let permissions = &[UserReadWriteAll];
+        for role in DirectoryRoleTemplate::ALL {
+            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles: &[role] };
+            assert_eq!(
+                authorize(Principal::App { permissions }, Action::ResetRedemption, &context),
+                Err(Refusal::ResetForbidden),
+                "{role:?}"
+            );
+        }
+        assert_eq!(authorize(Principal::App { permissions }, Action::ResetRedemption, &Context::default()), Ok(()));
+        let invite = |allow_invites_from, permissions: &[AppPermission]| {
+            authorize(Principal::App { permissions }, Action::InviteGuest, &Context { allow_invites_from, target_roles: &[] })
+        };
+        for value in
+            [AllowInvitesFrom::Everyone, AllowInvitesFrom::AdminsGuestInvitersAndAllMembers, AllowInvitesFrom::AdminsAndGuestInviters]
+        {
+            assert_eq!(invite(value, &[UserInviteAll]), Ok(()), "{value:?}");
+        }
+        assert_eq!(invite(AllowInvitesFrom::None, &[UserInviteAll]), Err(Refusal::DirectoryAccessDenied));
+        assert_eq!(invite(AllowInvitesFrom::None, &[UserReadAll]), Err(Refusal::AppCannotInvite));
+    }
+}
