@@ -82,6 +82,18 @@ export GUESTLIST_BIN="$ROOT/target/debug/guestlist"
 BUILD_OK=0
 run_step "cargo build --workspace" cargo build --workspace --quiet
 if [[ $LAST_RC -eq 0 ]]; then BUILD_OK=1; fi
+# The Rust mail tests run a real SMTP server, aiosmtpd (pinned in compat/python/requirements.txt),
+# from the compat venv; with GUESTLIST_REQUIRE_SMTP=1 they fail instead of skipping without it.
+smtp_env() {
+  cd "$ROOT/compat/python"
+  [[ -x .venv/bin/python ]] || python3 -m venv .venv
+  .venv/bin/python -c 'import aiosmtpd' 2>/dev/null \
+    || .venv/bin/python -m pip install --quiet --disable-pip-version-check "$(grep '^aiosmtpd==' requirements.txt)"
+}
+run_step "smtp server for tests (aiosmtpd)" smtp_env
+if [[ $LAST_RC -eq 0 ]]; then
+  export GUESTLIST_TEST_PYTHON="$ROOT/compat/python/.venv/bin/python" GUESTLIST_REQUIRE_SMTP=1
+fi
 if [[ "${GUESTLIST_SKIP_CARGO_TEST:-}" == 1 ]]; then
   skip_step "cargo test --workspace" "GUESTLIST_SKIP_CARGO_TEST=1"
 elif [[ $BUILD_OK -eq 1 ]]; then

@@ -12,6 +12,7 @@ mod errors;
 mod group_queries;
 mod groups;
 mod invitations;
+mod mail;
 mod queries;
 mod redemption;
 mod reset;
