@@ -25,13 +25,52 @@ pub struct RunningServer {
     /// Delivers the mail outbox; `None` without an SMTP URL.
     mail_worker: Option<MailWorker>,
     shutdown: axum_server::Handle,
+    in_flight: InFlight,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// How long shutdown waits for requests already being served.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Counts requests being served, so shutdown can wait for exactly those: an idle keep-alive
+/// connection (msgraph-sdk keeps HTTP/2 ones open) must not hold the process for the whole grace.
+#[derive(Clone, Default)]
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn count_in_flight(
+    axum::extract::State(in_flight): axum::extract::State<InFlight>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use std::sync::atomic::Ordering;
+    in_flight.0.fetch_add(1, Ordering::SeqCst);
+    // Decrements even if the handler's future is dropped.
+    struct Done(InFlight);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            self.0 .0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let _done = Done(in_flight);
+    next.run(request).await
+}
+
 impl RunningServer {
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish (up to a grace period), closes idle
+    /// connections, and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        self.shutdown.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while self.in_flight.count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.shutdown.shutdown();
         let served = self.task.await.context("server task panicked")?;
         if let Some(worker) = self.mail_worker {
             worker.stop().await;
@@ -75,7 +114,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         ca_certificate: tls_files.as_ref().and_then(|t| t.ca_certificate.as_ref()).map(|p: &PathBuf| p.display().to_string()),
     };
 
-    let app = router(AppState { services: services.clone(), scheme }).into_make_service();
+    // The client address feeds the per-address sign-in limit.
+    let in_flight = InFlight::default();
+    let app = router(AppState { services: services.clone(), scheme })
+        .layer(axum::middleware::from_fn_with_state(in_flight.clone(), count_in_flight))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
     let task = match &tls_files {
         Some(files) => {
@@ -92,7 +135,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     handle.listening().await.context("the server did not start listening")?;
     connection::write(&config.data_dir, &connection).context("writing connection.json")?;
     let mail_worker = MailWorker::spawn(services.store.clone(), services.mail.clone());
-    Ok(RunningServer { address, connection, services, mail_worker, shutdown: handle, task })
+    Ok(RunningServer { address, connection, services, mail_worker, shutdown: handle, in_flight, task })
 }
 
 /// Runs until Ctrl-C or SIGTERM.
