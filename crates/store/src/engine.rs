@@ -529,6 +529,50 @@ macro_rules! impl_store {
                     u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
                 }
 
+                async fn role_assignments(
+                    &self,
+                    tenant: TenantId,
+                    principal: Option<ObjectId>,
+                ) -> StoreResult<Vec<guestlist_domain::roles::RoleAssignment>> {
+                    use $crate::roles as r;
+                    let rows = match principal {
+                        Some(principal) => self.read(&r::ASSIGNMENTS_OF_PRINCIPAL, vec![tenant.into(), principal.into()]).await?,
+                        None => self.read(&r::ASSIGNMENTS, vec![tenant.into()]).await?,
+                    };
+                    all(rows, r::assignment_from_row)
+                }
+
+                async fn role_assignment(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::roles::RoleAssignment>> {
+                    one(self.read(&$crate::roles::ASSIGNMENT_BY_ID, vec![tenant.into(), id.into()]).await?, $crate::roles::assignment_from_row)
+                }
+
+                async fn add_role_assignment(&self, assignment: &guestlist_domain::roles::RoleAssignment, audit: &[AuditRecord]) -> StoreResult<()> {
+                    self.change_one_audited($crate::roles::ASSIGNMENT_INSERT, $crate::roles::assignment_values(assignment), audit).await
+                }
+
+                async fn remove_role_assignment(&self, tenant: TenantId, id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()> {
+                    self.change_one_audited($crate::roles::ASSIGNMENT_DELETE, vec![tenant.into(), id.into()], audit).await
+                }
+
+                async fn tenant_policy(&self, tenant: TenantId, policy_type: &str) -> StoreResult<Option<String>> {
+                    let rows = self.read($crate::roles::POLICY_BY_TYPE, vec![tenant.into(), policy_type.into()]).await?;
+                    rows.first().map(|row| row.text("definition")).transpose()
+                }
+
+                async fn put_tenant_policy(
+                    &self,
+                    tenant: TenantId,
+                    policy_type: &str,
+                    definition: &str,
+                    at: chrono::DateTime<chrono::Utc>,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<()> {
+                    let values = vec![tenant.into(), policy_type.into(), definition.into(), schema::stored_time(at).into()];
+                    let mut statements = vec![Statement { sql: $crate::roles::POLICY_UPSERT, values }];
+                    statements.extend(schema::audit_statements(audit)?);
+                    self.write(statements).await
+                }
+
                 async fn enqueue_mail(&self, write: &$crate::MailWrite, audit: &[AuditRecord]) -> StoreResult<()> {
                     let mut statements = $crate::mail::mail_statements(write);
                     statements.extend(schema::audit_statements(audit)?);

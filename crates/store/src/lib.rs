@@ -27,6 +27,7 @@ mod mail;
 mod postgres;
 mod query;
 mod redemption;
+mod roles;
 mod schema;
 mod sqlite;
 
@@ -231,6 +232,27 @@ pub trait Store: Send + Sync + 'static {
     /// the epoch), drops the scope's windows that started before `prune_before`, and returns the
     /// window's count including this request.
     async fn count_request(&self, tenant: TenantId, scope: &str, window_start: i64, prune_before: i64) -> StoreResult<u64>;
+
+    // Directory roles and tenant policies (issue 5 items 2 and 3).
+    /// The tenant's role assignments, or those of one principal, oldest first.
+    async fn role_assignments(&self, tenant: TenantId, principal: Option<ObjectId>) -> StoreResult<Vec<guestlist_domain::roles::RoleAssignment>>;
+    async fn role_assignment(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::roles::RoleAssignment>>;
+    /// Inserts the assignment with the audit entries. `NotFound` when the principal is not a user
+    /// of the tenant; `Conflict::Duplicate` when it holds the role already.
+    async fn add_role_assignment(&self, assignment: &guestlist_domain::roles::RoleAssignment, audit: &[AuditRecord]) -> StoreResult<()>;
+    /// Removes an assignment with the audit entries; `NotFound` when there is none.
+    async fn remove_role_assignment(&self, tenant: TenantId, id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()>;
+    /// A policy's stored definition (JSON text) by policy type; `None` until first written.
+    async fn tenant_policy(&self, tenant: TenantId, policy_type: &str) -> StoreResult<Option<String>>;
+    /// Writes a policy's definition with the audit entries, in one transaction.
+    async fn put_tenant_policy(
+        &self,
+        tenant: TenantId,
+        policy_type: &str,
+        definition: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditRecord],
+    ) -> StoreResult<()>;
 
     // Deletion and sponsors.
     /// Deletes the user with the audit entries in one transaction: its pending invitations are

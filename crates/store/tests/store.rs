@@ -1628,3 +1628,67 @@ mod mail_cases {
         assert!(!store.is_unsubscribed(elsewhere.id, "ivy@fabrikam.com").await.unwrap(), "per tenant");
     }
 }
+
+// ---- directory roles and tenant policies (issue 5 items 2 and 3) ----------------------------
+
+store_tests!(role_assignments_add_list_remove_and_refusals, tenant_policies_upsert_with_audit);
+
+async fn role_assignments_add_list_remove_and_refusals(store: Arc<dyn Store>) {
+    use guestlist_domain::roles::{DirectoryRoleTemplate, RoleAssignment};
+    let tenant = new_tenant(&store, &random_name()).await;
+    let other = new_tenant(&store, &random_name()).await;
+    let admin = create(&store, member(tenant.id, &format!("admin@{}", tenant.initial_domain), "Admin")).await;
+    let stranger = create(&store, member(other.id, &format!("someone@{}", other.initial_domain), "Someone")).await;
+    let assignment = |principal_id, role| RoleAssignment {
+        id: ObjectId::new_random(),
+        tenant_id: tenant.id,
+        principal_id,
+        role,
+        created_date_time: at(3),
+    };
+    let global = assignment(admin.id, DirectoryRoleTemplate::GlobalAdministrator);
+    store.add_role_assignment(&global, &[audit(tenant.id, "Add member to role", &admin, at(3))]).await.expect("assign");
+    let helpdesk = RoleAssignment { created_date_time: at(4), ..assignment(admin.id, DirectoryRoleTemplate::HelpdeskAdministrator) };
+    store.add_role_assignment(&helpdesk, &[]).await.expect("second role");
+    assert_eq!(store.role_assignments(tenant.id, None).await.unwrap(), vec![global.clone(), helpdesk.clone()]);
+    assert_eq!(store.role_assignments(tenant.id, Some(admin.id)).await.unwrap().len(), 2);
+    assert_eq!(store.role_assignment(tenant.id, global.id).await.unwrap(), Some(global.clone()));
+    assert_eq!(store.role_assignment(other.id, global.id).await.unwrap(), None);
+
+    // The same role twice is a conflict; a user of another tenant or no user at all is not found.
+    let again = assignment(admin.id, DirectoryRoleTemplate::GlobalAdministrator);
+    assert_eq!(conflict(store.add_role_assignment(&again, &[audit(tenant.id, "Add member to role", &admin, at(5))]).await), Conflict::Duplicate);
+    for principal in [stranger.id, ObjectId::new_random()] {
+        let refused = store.add_role_assignment(&assignment(principal, DirectoryRoleTemplate::GuestInviter), &[]).await;
+        assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    }
+    let audits = store.audit_records(tenant.id, 10).await.unwrap();
+    assert_eq!(audits.len(), 1, "refused assignments write no audit entry");
+
+    store.remove_role_assignment(tenant.id, helpdesk.id, &[audit(tenant.id, "Remove member from role", &admin, at(6))]).await.expect("remove");
+    assert!(matches!(store.remove_role_assignment(tenant.id, helpdesk.id, &[]).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.remove_role_assignment(other.id, global.id, &[]).await, Err(StoreError::NotFound)));
+    assert_eq!(store.role_assignments(tenant.id, None).await.unwrap(), vec![global.clone()]);
+    assert_eq!(store.audit_records(tenant.id, 10).await.unwrap().len(), 2);
+
+    // Deleting the user drops its assignments.
+    store.delete_user(tenant.id, admin.id, &[]).await.expect("delete user");
+    assert!(store.role_assignments(tenant.id, None).await.unwrap().is_empty());
+}
+
+async fn tenant_policies_upsert_with_audit(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, &random_name()).await;
+    let other = new_tenant(&store, &random_name()).await;
+    let someone = create(&store, member(tenant.id, &format!("someone@{}", tenant.initial_domain), "Someone")).await;
+    assert_eq!(store.tenant_policy(tenant.id, "B2BManagementPolicy").await.unwrap(), None);
+    let first = r#"{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"AllowedDomains":["a.com"],"BlockedDomains":[]}}}"#;
+    store.put_tenant_policy(tenant.id, "B2BManagementPolicy", first, at(1), &[audit(tenant.id, "Update policy", &someone, at(1))]).await.unwrap();
+    let second = r#"{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"AllowedDomains":[],"BlockedDomains":["x.com"]}}}"#;
+    store.put_tenant_policy(tenant.id, "B2BManagementPolicy", second, at(2), &[audit(tenant.id, "Update policy", &someone, at(2))]).await.unwrap();
+    store.put_tenant_policy(tenant.id, "authorizationPolicy", "{}", at(2), &[]).await.unwrap();
+    assert_eq!(store.tenant_policy(tenant.id, "B2BManagementPolicy").await.unwrap().as_deref(), Some(second));
+    assert_eq!(store.tenant_policy(tenant.id, "authorizationPolicy").await.unwrap().as_deref(), Some("{}"));
+    assert_eq!(store.tenant_policy(other.id, "B2BManagementPolicy").await.unwrap(), None);
+    let audits = store.audit_records(tenant.id, 10).await.unwrap();
+    assert_eq!(audits.iter().filter(|a| a.activity_display_name == "Update policy").count(), 2);
+}
