@@ -227,6 +227,7 @@ pub fn delivery_initiator() -> Initiator {
 }
 
 /// An `Invited Users` entry about a mail to `address`, targeting the guest when known.
+#[allow(clippy::too_many_arguments)]
 pub fn mail_audit(
     mail_tenant: TenantId,
     activity: &str,

@@ -1554,7 +1554,7 @@ mod mail_cases {
         assert!(!store.mark_mail_failed(mail.id, "a", &failure, &[]).await.unwrap(), "a lost its lease");
         let user = guest(&tenant, "ivy@fabrikam.com");
         let entry = audit(tenant.id, "Email delivery failed", &user, at(5));
-        assert!(store.mark_mail_failed(mail.id, "b", &failure, &[entry.clone()]).await.unwrap());
+        assert!(store.mark_mail_failed(mail.id, "b", &failure, std::slice::from_ref(&entry)).await.unwrap());
         assert_eq!(store.audit_record(tenant.id, entry.id).await.unwrap().map(|a| a.activity_display_name), Some("Email delivery failed".into()));
         let waiting = store.mail(tenant.id, mail.id).await.unwrap().unwrap();
         assert_eq!((waiting.state, waiting.attempts, waiting.next_attempt_date_time), (DeliveryState::Pending, 1, at(20)));
