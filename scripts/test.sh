@@ -7,7 +7,7 @@
 #
 # PostgreSQL: uses GUESTLIST_TEST_DATABASE_URL when set (a superuser-ish URL: the suites create and
 # drop their own databases); otherwise starts a throwaway server (scripts/throwaway-postgres.sh).
-# GUESTLIST_SKIP_CARGO_TEST=1, GUESTLIST_SKIP_PYTHON=1, GUESTLIST_SKIP_NODE=1 skip a suite (for quick
+# GUESTLIST_SKIP_CARGO_TEST=1, GUESTLIST_SKIP_PYTHON=1, GUESTLIST_SKIP_NODE=1, GUESTLIST_SKIP_E2E=1 skip a suite (for quick
 # local iterations; the build always runs).
 set -euo pipefail
 
@@ -157,6 +157,40 @@ else
   if [[ $LAST_RC -ne 0 ]]; then skip_step "node compat (npm test)" "npm ci failed"
   elif [[ $BUILD_OK -ne 1 ]]; then skip_step "node compat (npm test)" "build failed"
   else run_step "node compat (npm test)" node_tests; fi
+fi
+
+# ---------------------------------------------------------------- (d2) browser end-to-end
+# e2e/: the redemption flow in Debian's headless Chromium (playwright-core with executablePath),
+# mail read from a real SMTP server (smtp-server), on SQLite and, when set, PostgreSQL.
+# Screenshots of every page land in artifacts/screenshots/. GUESTLIST_SKIP_E2E=1 skips it.
+E2E_DIR="$ROOT/e2e"
+e2e_env() {
+  cd "$E2E_DIR"
+  local want have=""
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  [[ -f node_modules/.lock.sha256 ]] && have=$(cat node_modules/.lock.sha256)
+  if [[ "$want" != "$have" ]]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$want" > node_modules/.lock.sha256
+  else
+    echo "node_modules up to date"
+  fi
+}
+e2e_tests() {
+  cd "$E2E_DIR"
+  npm test --silent
+}
+
+if [[ "${GUESTLIST_SKIP_E2E:-}" == 1 ]]; then
+  skip_step "browser e2e" "GUESTLIST_SKIP_E2E=1"
+elif [[ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]]; then
+  SUMMARY+=("$(printf '  %-34s FAILED        (no Chromium at %s: apt-get install chromium)' "browser e2e" "${CHROMIUM_PATH:-/usr/bin/chromium}")")
+  FAILED=1
+else
+  run_step "e2e deps (npm ci)" e2e_env
+  if [[ $LAST_RC -ne 0 ]]; then skip_step "browser e2e (npm test)" "npm ci failed"
+  elif [[ $BUILD_OK -ne 1 ]]; then skip_step "browser e2e (npm test)" "build failed"
+  else run_step "browser e2e (npm test)" e2e_tests; fi
 fi
 
 # ---------------------------------------------------------------- (e) benchmark smoke

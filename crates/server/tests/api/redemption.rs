@@ -499,7 +499,7 @@ both_engines_with_mail! {
         let csp = landing.headers["content-security-policy"].to_str().unwrap().to_string();
         assert!(csp.contains("default-src 'none'") && csp.contains("style-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"), "{csp}");
-        assert_eq!(landing.headers["referrer-policy"], "no-referrer");
+        assert_eq!(landing.headers["referrer-policy"], "same-origin");
         assert_eq!(landing.headers["cache-control"], "no-store");
         assert_eq!(landing.headers["x-frame-options"], "DENY");
         assert!(landing.headers["content-type"].to_str().unwrap().starts_with("text/html"));

@@ -51,11 +51,18 @@ pub fn token_for(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderVal
 /// Checks a form post: same-site, a token cookie, and the form's token equal to it.
 /// `public_origin` is this server's origin as browsers see it.
 pub fn verify(headers: &HeaderMap, secure: bool, public_origin: &str, submitted: Option<&str>) -> Result<(), CsrfRejection> {
-    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|site| site == "cross-site") {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site == Some("cross-site") {
         return Err(CsrfRejection::CrossSite);
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        if !origin.to_str().is_ok_and(|origin| origin.eq_ignore_ascii_case(public_origin.trim_end_matches('/'))) {
+    if let Some(origin) = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("null")) {
+        // Browsers send `null` under a no-referrer policy; then only Sec-Fetch-Site can vouch.
+        let same = if origin == "null" {
+            fetch_site == Some("same-origin")
+        } else {
+            origin.eq_ignore_ascii_case(public_origin.trim_end_matches('/'))
+        };
+        if !same {
             return Err(CsrfRejection::CrossSite);
         }
     }
@@ -154,6 +161,8 @@ mod tests {
         assert_eq!(verify(&other, true, origin, Some(&token)), Err(CsrfRejection::CrossSite));
         let null = headers(&[("cookie", &cookie), ("origin", "null")]);
         assert_eq!(verify(&null, true, origin, Some(&token)), Err(CsrfRejection::CrossSite));
+        let null_same_origin = headers(&[("cookie", &cookie), ("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert_eq!(verify(&null_same_origin, true, origin, Some(&token)), Ok(()));
         let fetch = headers(&[("cookie", &cookie), ("sec-fetch-site", "cross-site")]);
         assert_eq!(verify(&fetch, true, origin, Some(&token)), Err(CsrfRejection::CrossSite));
     }

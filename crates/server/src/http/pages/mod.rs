@@ -96,10 +96,11 @@ impl IntoResponse for Page {
 }
 
 /// Headers for every page response, redirects included: no caching (pages show addresses and
-/// hold form tokens), no framing, no referrer (the URL holds the redeem ticket).
+/// hold form tokens), no framing, and no referrer to other sites (the URL holds the redeem
+/// ticket); same-origin requests keep theirs, so form posts carry a real `Origin`.
 pub(crate) fn security_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
