@@ -17,6 +17,7 @@ pub mod permissions;
 pub mod policy;
 pub mod redemption;
 pub mod roles;
+pub mod signin;
 pub mod tenant;
 pub mod ticket;
 pub mod upn;

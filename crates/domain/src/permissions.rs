@@ -115,6 +115,18 @@ impl Action {
     }
 }
 
+/// Whether a delegated token's scopes (`scp`, without the resource prefix) allow `action`. The
+/// delegated permissions of the actions carry the same names as the application ones;
+/// `Directory.AccessAsUser.All` acts with everything the user may do. The signed-in user's
+/// directory roles are the other half of a delegated check (scope AND role, issue 5 item 2).
+pub fn delegated_scope_permits(action: Action, scopes: &[String]) -> bool {
+    scopes.iter().any(|scope| {
+        scope.eq_ignore_ascii_case("Directory.AccessAsUser.All")
+            || AppPermission::parse(scope).is_some_and(|granted| action.app_permissions().contains(&granted))
+            || (action == Action::ReadUsers && scope.eq_ignore_ascii_case("User.ReadBasic.All"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +155,16 @@ mod tests {
         assert!(!Action::WriteGroupMembers.permitted_for_app(&[GroupReadAll]));
         assert!(Action::ReadAuditLog.permitted_for_app(&[AuditLogReadAll]));
         assert!(!Action::ReadAuditLog.permitted_for_app(&[DirectoryReadWriteAll]));
+    }
+
+    #[test]
+    fn delegated_scopes_use_the_same_names() {
+        let scopes = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(delegated_scope_permits(Action::InviteGuest, &scopes(&["User.Invite.All"])));
+        assert!(!delegated_scope_permits(Action::ResetRedemption, &scopes(&["User.Invite.All", "User.Read"])));
+        assert!(delegated_scope_permits(Action::ReadUsers, &scopes(&["user.readbasic.all"])));
+        assert!(delegated_scope_permits(Action::DeleteUser, &scopes(&["Directory.AccessAsUser.All"])));
+        assert!(!delegated_scope_permits(Action::ReadUsers, &scopes(&["User.Read"])));
     }
 
     #[test]

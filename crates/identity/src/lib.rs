@@ -16,7 +16,8 @@ pub use error::IdentityError;
 pub use oauth::TokenEndpointError;
 pub use signing::{generate_signing_key, GeneratedKey, Keyring};
 pub use tokens::{
-    generate_client_secret, hash_client_secret, verify_client_secret, AppTokenRequest, IssuedToken, Principal, TokenError, ValidatedToken,
+    client_info, generate_client_secret, hash_client_secret, verify_client_secret, AppTokenRequest, IssuedToken, Principal, TokenError,
+    UserTokenRequest, ValidatedToken,
 };
 
 /// `aud` of Microsoft Graph access tokens (v1 tokens carry the resource URI).

@@ -140,6 +140,90 @@ pub enum TokenEndpointError {
     /// 400 `invalid_resource`, AADSTS500011: `/.default` of a resource other than Graph.
     #[error("{}", self.message())]
     UnknownResource { resource: String, tenant: String },
+    /// A refusal of the delegated grants (authorization code, refresh token, device code) with
+    /// Entra's `error` and AADSTS number; see the constructors below.
+    #[error("{}", self.message())]
+    Grant { error: &'static str, code: u32, text: String },
+}
+
+/// Entra's refusals of the delegated grants.
+impl TokenEndpointError {
+    fn grant(error: &'static str, code: u32, text: impl Into<String>) -> Self {
+        TokenEndpointError::Grant { error, code, text: text.into() }
+    }
+    /// AADSTS70000: a code or refresh token that is unknown, malformed, or issued to another client.
+    pub fn invalid_grant() -> Self {
+        Self::grant("invalid_grant", 70000, "Provided grant is invalid or malformed.")
+    }
+    /// AADSTS54005: an authorization code used a second time.
+    pub fn code_already_redeemed() -> Self {
+        Self::grant(
+            "invalid_grant",
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        )
+    }
+    /// AADSTS70008: an expired authorization code.
+    pub fn code_expired() -> Self {
+        Self::grant(
+            "invalid_grant",
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+        )
+    }
+    /// AADSTS501481: the PKCE verifier does not match the challenge.
+    pub fn code_verifier_mismatch() -> Self {
+        Self::grant("invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+    }
+    /// AADSTS50148: a code issued with PKCE redeemed without a verifier.
+    pub fn code_verifier_missing() -> Self {
+        Self::grant(
+            "invalid_request",
+            50148,
+            "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+        )
+    }
+    /// AADSTS50011/70000: `redirect_uri` differs from the authorization request's.
+    pub fn redirect_uri_mismatch() -> Self {
+        Self::grant(
+            "invalid_grant",
+            50011,
+            "The redirect URI specified in the request does not match the redirect URI of the authorization request.",
+        )
+    }
+    /// AADSTS700082: a refresh token that expired or was revoked (reuse of a rotated token
+    /// revokes its whole family).
+    pub fn refresh_token_revoked() -> Self {
+        Self::grant(
+            "invalid_grant",
+            700082,
+            "The refresh token has expired or was revoked. Send a new interactive authorization request for this user and resource.",
+        )
+    }
+    /// AADSTS50057/50053 at the token endpoint: the account is disabled or locked.
+    pub fn account_unavailable() -> Self {
+        Self::grant("invalid_grant", 50057, "The user account is disabled or locked.")
+    }
+    /// AADSTS70016: the user has not finished the device login yet.
+    pub fn authorization_pending() -> Self {
+        Self::grant("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+    }
+    /// Polling faster than `interval`.
+    pub fn slow_down() -> Self {
+        Self::grant("slow_down", 70016, "OAuth 2.0 device flow error. Polling too frequently; wait for the interval before polling again.")
+    }
+    /// AADSTS70019: the device code expired.
+    pub fn device_code_expired() -> Self {
+        Self::grant("expired_token", 70019, "Verification code expired.")
+    }
+    /// AADSTS70000: the user declined the device login.
+    pub fn authorization_declined() -> Self {
+        Self::grant("access_denied", 70000, "The user has declined to authorize the device.")
+    }
+    /// AADSTS65001-ish: a scope of another resource, or malformed.
+    pub fn delegated_scope_invalid(scope: &str) -> Self {
+        Self::grant("invalid_scope", 70011, format!("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid: {scope}"))
+    }
 }
 
 impl TokenEndpointError {
@@ -160,6 +244,7 @@ impl TokenEndpointError {
             TokenEndpointError::MissingClientSecret | TokenEndpointError::InvalidClientSecret { .. } => "invalid_client",
             TokenEndpointError::InvalidScope { .. } => "invalid_scope",
             TokenEndpointError::UnknownResource { .. } => "invalid_resource",
+            TokenEndpointError::Grant { error, .. } => error,
         }
     }
 
@@ -174,12 +259,14 @@ impl TokenEndpointError {
             TokenEndpointError::InvalidClientSecret { .. } => 7000215,
             TokenEndpointError::InvalidScope { .. } => 1002012,
             TokenEndpointError::UnknownResource { .. } => 500011,
+            TokenEndpointError::Grant { code, .. } => *code,
         }
     }
 
     /// The first line of `error_description`, `AADSTS<code>: ...`.
     pub fn message(&self) -> String {
         let text = match self {
+            TokenEndpointError::Grant { text, .. } => text.clone(),
             TokenEndpointError::UnknownTenant { tenant } => format!(
                 "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. \
                  Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."

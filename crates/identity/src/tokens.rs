@@ -46,6 +46,47 @@ pub struct AppTokenRequest {
     pub issued_at: DateTime<Utc>,
 }
 
+/// What a delegated token (authorization code, refresh token, device code) is issued for.
+#[derive(Debug, Clone)]
+pub struct UserTokenRequest {
+    pub tenant_id: ObjectId,
+    /// The client the user signed in to (`appid`, and the id token's `aud`).
+    pub app_id: ObjectId,
+    pub app_display_name: String,
+    pub user_id: ObjectId,
+    pub user_principal_name: String,
+    pub display_name: String,
+    /// Graph scope names without the resource prefix (`User.Invite.All`).
+    pub scopes: Vec<String>,
+    /// The authorization request's `nonce`, echoed in the id token.
+    pub nonce: Option<String>,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// The v2.0 id token Entra returns with `openid`.
+#[derive(Debug, Serialize)]
+struct IdTokenClaims {
+    aud: String,
+    iss: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
+    oid: String,
+    preferred_username: String,
+    sub: String,
+    tid: String,
+    uti: String,
+    ver: String,
+}
+
+/// MSAL's `client_info`: base64url JSON `{"uid", "utid"}`, the key of its account cache.
+pub fn client_info(user_id: &ObjectId, tenant_id: &ObjectId) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::json!({"uid": user_id.to_string(), "utid": tenant_id.to_string()}).to_string())
+}
+
 /// A signed access token and the `expires_in` of the token response.
 #[derive(Clone)]
 pub struct IssuedToken {
@@ -224,6 +265,62 @@ impl Keyring {
             ver: "1.0".to_owned(),
         };
         self.sign(&claims)
+    }
+
+    /// Issues a delegated access token for Microsoft Graph: `scp` with the scope names, `oid` and
+    /// `upn` of the user, `idtyp: user`, `appid` of the client (a public client: `appidacr` 0).
+    pub fn issue_user_token(&self, req: &UserTokenRequest, issuer_origin: &str) -> Result<IssuedToken, IdentityError> {
+        let iss = issuer(issuer_origin, &req.tenant_id);
+        let iat = req.issued_at.timestamp();
+        let token_id = random_token_id();
+        let claims = AccessTokenClaims {
+            aud: GRAPH_RESOURCE.to_owned(),
+            iss: iss.clone(),
+            iat,
+            nbf: iat,
+            exp: iat + TOKEN_LIFETIME_SECONDS,
+            app_displayname: Some(req.app_display_name.clone()),
+            appid: req.app_id.to_string(),
+            appidacr: "0".to_owned(),
+            azp: req.app_id.to_string(),
+            azpacr: "0".to_owned(),
+            idp: iss,
+            idtyp: "user".to_owned(),
+            oid: req.user_id.to_string(),
+            roles: Vec::new(),
+            scp: Some(req.scopes.join(" ")),
+            sub: req.user_id.to_string(),
+            tid: req.tenant_id.to_string(),
+            upn: Some(req.user_principal_name.clone()),
+            uti: token_id.clone(),
+            jti: token_id,
+            ver: "1.0".to_owned(),
+        };
+        self.sign(&claims)
+    }
+
+    /// The v2.0 id token for the same sign-in (`aud` is the client).
+    pub fn issue_id_token(&self, req: &UserTokenRequest, issuer_origin: &str) -> Result<String, IdentityError> {
+        let iat = req.issued_at.timestamp();
+        let claims = IdTokenClaims {
+            aud: req.app_id.to_string(),
+            iss: issuer(issuer_origin, &req.tenant_id),
+            iat,
+            nbf: iat,
+            exp: iat + TOKEN_LIFETIME_SECONDS,
+            name: req.display_name.clone(),
+            nonce: req.nonce.clone(),
+            oid: req.user_id.to_string(),
+            preferred_username: req.user_principal_name.clone(),
+            sub: req.user_id.to_string(),
+            tid: req.tenant_id.to_string(),
+            uti: random_token_id(),
+            ver: "2.0".to_owned(),
+        };
+        let key = self.signing_key();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|e| IdentityError::Signing(e.to_string()))
     }
 
     fn sign(&self, claims: &AccessTokenClaims) -> Result<IssuedToken, IdentityError> {

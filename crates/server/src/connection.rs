@@ -19,6 +19,9 @@ pub struct ConnectionInfo {
     /// Path of the development CA's PEM file; absent with plain HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<String>,
+    /// Client id of the "guestlist CLI" public client, for `guestlist login` (device code flow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cli_client_id: Option<String>,
 }
 
 pub fn path_in(data_dir: &Path) -> PathBuf {

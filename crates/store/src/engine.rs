@@ -529,6 +529,105 @@ macro_rules! impl_store {
                     u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
                 }
 
+                async fn record_audit(&self, audit: &[AuditRecord]) -> StoreResult<()> {
+                    self.write(schema::audit_statements(audit)?).await
+                }
+
+                async fn set_user_password(
+                    &self,
+                    tenant: TenantId,
+                    user_id: ObjectId,
+                    password_hash: &str,
+                    force_change: bool,
+                    at: chrono::DateTime<chrono::Utc>,
+                ) -> StoreResult<()> {
+                    let values = vec![user_id.into(), tenant.into(), password_hash.into(), force_change.into(), schema::stored_time(at).into()];
+                    self.write(vec![Statement { sql: $crate::signin::PASSWORD_UPSERT, values }]).await
+                }
+
+                async fn user_password_hash(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Option<String>> {
+                    let rows = self.read($crate::signin::PASSWORD_HASH, vec![tenant.into(), user_id.into()]).await?;
+                    rows.first().map(|row| row.text("password_hash")).transpose()
+                }
+
+                async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64> {
+                    let rows = self.read($crate::signin::REQUEST_COUNT, vec![tenant.into(), scope.into(), window_start.into()]).await?;
+                    let count = rows.first().map(|row| row.int("request_count")).transpose()?.unwrap_or(0);
+                    u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
+                }
+
+                async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()> {
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    execute(&mut connection, &$crate::signin::grant_insert(), $crate::signin::grant_values(grant)).await?;
+                    Ok(())
+                }
+
+                async fn oauth_grant(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>> {
+                    one(self.read($crate::signin::GRANT_BY_HASH, vec![token_hash.into()]).await?, $crate::signin::grant_from_row)
+                }
+
+                async fn oauth_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>> {
+                    one(self.read($crate::signin::GRANT_BY_USER_CODE, vec![user_code.into()]).await?, $crate::signin::grant_from_row)
+                }
+
+                async fn transition_oauth_grant(
+                    &self,
+                    token_hash: &str,
+                    from: guestlist_domain::signin::GrantState,
+                    to: guestlist_domain::signin::GrantState,
+                    user_id: Option<ObjectId>,
+                    now: chrono::DateTime<chrono::Utc>,
+                ) -> StoreResult<bool> {
+                    let values = vec![
+                        token_hash.into(),
+                        from.as_str().into(),
+                        to.as_str().into(),
+                        user_id.map(|id| id.to_string()).into(),
+                        schema::stored_time(now).into(),
+                    ];
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    Ok(execute(&mut connection, $crate::signin::GRANT_TRANSITION, values).await? == 1)
+                }
+
+                async fn exchange_oauth_grant(
+                    &self,
+                    spent_hash: &str,
+                    from: guestlist_domain::signin::GrantState,
+                    issued: &guestlist_domain::signin::OAuthGrant,
+                    now: chrono::DateTime<chrono::Utc>,
+                ) -> StoreResult<bool> {
+                    let spend = vec![
+                        spent_hash.into(),
+                        from.as_str().into(),
+                        guestlist_domain::signin::GrantState::Used.as_str().into(),
+                        Option::<String>::None.into(),
+                        schema::stored_time(now).into(),
+                    ];
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    if execute(&mut transaction, $crate::signin::GRANT_TRANSITION, spend).await? != 1 {
+                        return Ok(false);
+                    }
+                    execute(&mut transaction, &$crate::signin::grant_insert(), $crate::signin::grant_values(issued)).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(true)
+                }
+
+                async fn revoke_oauth_family(&self, tenant: TenantId, family_id: ObjectId) -> StoreResult<u64> {
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    execute(&mut connection, $crate::signin::GRANT_REVOKE_FAMILY, vec![tenant.into(), family_id.into()]).await
+                }
+
+                async fn record_device_poll(
+                    &self,
+                    token_hash: &str,
+                    now: chrono::DateTime<chrono::Utc>,
+                    not_before: chrono::DateTime<chrono::Utc>,
+                ) -> StoreResult<bool> {
+                    let values = vec![token_hash.into(), schema::stored_time(now).into(), schema::stored_time(not_before).into()];
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    Ok(execute(&mut connection, $crate::signin::DEVICE_POLL, values).await? == 1)
+                }
+
                 async fn role_assignments(
                     &self,
                     tenant: TenantId,

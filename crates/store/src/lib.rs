@@ -29,6 +29,7 @@ mod query;
 mod redemption;
 mod roles;
 mod schema;
+mod signin;
 mod sqlite;
 
 pub use error::{Conflict, StoreError};
@@ -296,6 +297,42 @@ pub trait Store: Send + Sync + 'static {
     /// Adds the address to the tenant's unsubscribe list with the audit entries; `false` (and
     /// nothing written) when it is on the list already.
     async fn unsubscribe(&self, tenant: TenantId, address: &str, at: DateTime<Utc>, audit: &[AuditRecord]) -> StoreResult<bool>;
+
+    // Member sign-in (issue 5).
+    /// Writes audit entries that record no other change (failed sign-ins).
+    async fn record_audit(&self, audit: &[AuditRecord]) -> StoreResult<()>;
+    /// Sets (or replaces) a user's argon2 password hash.
+    async fn set_user_password(&self, tenant: TenantId, user_id: ObjectId, password_hash: &str, force_change: bool, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn user_password_hash(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Option<String>>;
+    /// The count [`Store::count_request`] holds for a window, without counting (0 when none).
+    async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64>;
+    async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()>;
+    async fn oauth_grant(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>>;
+    async fn oauth_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>>;
+    /// Moves a grant from `from` to `to` (setting `user_id` when given) if it is in `from` and
+    /// unexpired at `now`; whether this call moved it (so two redemptions cannot both win).
+    async fn transition_oauth_grant(
+        &self,
+        token_hash: &str,
+        from: guestlist_domain::signin::GrantState,
+        to: guestlist_domain::signin::GrantState,
+        user_id: Option<ObjectId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Spends `spent_hash` (`from` → used, if unexpired at `now`) and stores `issued` (the next
+    /// refresh token of the family) in one transaction; false, and nothing written, if it was spent.
+    async fn exchange_oauth_grant(
+        &self,
+        spent_hash: &str,
+        from: guestlist_domain::signin::GrantState,
+        issued: &guestlist_domain::signin::OAuthGrant,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Revokes every live grant of a sign-in family; how many it revoked.
+    async fn revoke_oauth_family(&self, tenant: TenantId, family_id: ObjectId) -> StoreResult<u64>;
+    /// Records a device code poll at `now` unless the previous one came after `not_before`;
+    /// false means the client polls too fast.
+    async fn record_device_poll(&self, token_hash: &str, now: DateTime<Utc>, not_before: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 /// Opens the configured store and migrates it: PostgreSQL when `database_url` is a

@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
         .route("/{tenant}/.well-known/openid-configuration", get(discovery))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/{tenant}/discovery/keys", get(keys))
 }
@@ -78,7 +79,13 @@ async fn token(State(state): State<AppState>, Path(tenant): Path<String>, header
             "client_id" => form.client_id = value,
             "client_secret" => form.client_secret = value,
             "scope" => form.scope = value,
-            // `claims`, `client_info` and the like are accepted and ignored, as AAD does.
+            "code" => form.code = value,
+            "redirect_uri" => form.redirect_uri = value,
+            "code_verifier" => form.code_verifier = value,
+            "refresh_token" => form.refresh_token = value,
+            "device_code" => form.device_code = value,
+            "client_info" => form.client_info = value,
+            // `claims` and the like are accepted and ignored, as AAD does.
             _ => {}
         }
     }
@@ -86,6 +93,13 @@ async fn token(State(state): State<AppState>, Path(tenant): Path<String>, header
     if let Some((id, secret)) = basic_credentials(&headers) {
         form.client_id.get_or_insert(id);
         form.client_secret.get_or_insert(secret);
+    }
+    let delegated = ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"];
+    if form.grant_type.as_deref().is_some_and(|grant| delegated.contains(&grant)) {
+        return match state.services.delegated_grant(&tenant, &form).await {
+            Ok(tokens) => no_store(Json(tokens.body()).into_response()),
+            Err(error) => token_error(&request_origin(&state, &headers), error),
+        };
     }
     match state.services.client_credentials(&tenant, form).await {
         Ok(issued) => Json(serde_json::json!({
@@ -96,6 +110,39 @@ async fn token(State(state): State<AppState>, Path(tenant): Path<String>, header
         }))
         .into_response(),
         Err(error) => token_error(&request_origin(&state, &headers), error),
+    }
+}
+
+/// Token responses are never cached (RFC 6749 §5.1).
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `POST /{tenant}/oauth2/v2.0/devicecode`: the device code flow's first step (RFC 8628 §3.2).
+async fn device_code(State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let (mut client_id, mut scope) = (None, None);
+    for (name, value) in url::form_urlencoded::parse(&body) {
+        match name.as_ref() {
+            "client_id" => client_id = Some(value.into_owned()),
+            "scope" => scope = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let origin = request_origin(&state, &headers);
+    match state.services.device_authorization(&tenant, client_id.as_deref(), scope.as_deref(), &origin).await {
+        Ok(device) => no_store(
+            Json(serde_json::json!({
+                "user_code": device.user_code,
+                "device_code": device.device_code,
+                "verification_uri": device.verification_uri,
+                "expires_in": device.expires_in,
+                "interval": device.interval,
+                "message": device.message,
+            }))
+            .into_response(),
+        ),
+        Err(error) => token_error(&origin, error),
     }
 }
 

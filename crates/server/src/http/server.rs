@@ -98,6 +98,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let previous = connection::read(&config.data_dir);
     let known_secret = previous.as_ref().map(|p| (p.client_id.as_str(), p.client_secret.as_str()));
     let demo = services.ensure_demo_tenant(known_secret).await.map_err(|e| anyhow::anyhow!("preparing the demo tenant: {e}"))?;
+    let cli_app = services.ensure_cli_app(&demo.tenant).await.map_err(|e| anyhow::anyhow!("registering the CLI's public client: {e}"))?;
 
     let tls_files = match (&config.tls_cert, &config.tls_key, config.plain_http) {
         (_, _, true) => None,
@@ -112,12 +113,13 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         client_id: demo.app.app_id.to_string(),
         client_secret: demo.client_secret.clone(),
         ca_certificate: tls_files.as_ref().and_then(|t| t.ca_certificate.as_ref()).map(|p: &PathBuf| p.display().to_string()),
+        cli_client_id: Some(cli_app.app_id.to_string()),
     };
 
-    // The client address feeds the per-address sign-in limit.
     let in_flight = InFlight::default();
     let app = router(AppState { services: services.clone(), scheme })
         .layer(axum::middleware::from_fn_with_state(in_flight.clone(), count_in_flight))
+        // The client address feeds the per-address sign-in limit.
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let handle = axum_server::Handle::new();
     let task = match &tls_files {

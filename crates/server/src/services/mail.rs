@@ -246,14 +246,15 @@ impl Services {
 /// Who the mail says invited the guest: an app invites in its organisation's name (contract §4.1).
 fn inviter_name(caller: &Caller) -> String {
     match &caller.principal {
-        CallerPrincipal::App { .. } => caller.tenant.display_name.clone(),
+        // A signed-in inviter's display name is not on the caller yet; the organisation's stands in.
+        CallerPrincipal::App { .. } | CallerPrincipal::User { .. } => caller.tenant.display_name.clone(),
     }
 }
 
 /// Graph replies to the inviting user's mailbox (contract §4.1); an app has none.
 fn reply_to_address(caller: &Caller) -> Option<String> {
     match &caller.principal {
-        CallerPrincipal::App { .. } => None,
+        CallerPrincipal::App { .. } | CallerPrincipal::User { .. } => None,
     }
 }
 

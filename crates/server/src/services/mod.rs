@@ -7,6 +7,7 @@ pub mod groups;
 pub mod invitations;
 pub mod redemption;
 pub mod mail;
+pub mod signin;
 pub mod sponsors;
 pub mod tenants;
 pub mod throttle;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use guestlist_domain::audit::Initiator;
 use guestlist_domain::ids::ObjectId;
-use guestlist_domain::permissions::{Action, AppPermission};
+use guestlist_domain::permissions::{delegated_scope_permits, Action, AppPermission};
 use guestlist_domain::Tenant;
 use guestlist_store::Store;
 
@@ -37,20 +38,30 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub enum CallerPrincipal {
     App { app_id: ObjectId, service_principal_id: ObjectId, display_name: String, roles: Vec<AppPermission> },
+    /// A signed-in user acting through a client with delegated scopes (`scp`).
+    User { user_id: ObjectId, user_principal_name: String, app_id: ObjectId, scopes: Vec<String> },
 }
 
 impl Caller {
     /// The client id of the app the caller acts through.
     pub fn app_id(&self) -> ObjectId {
         match &self.principal {
-            CallerPrincipal::App { app_id, .. } => *app_id,
+            CallerPrincipal::App { app_id, .. } | CallerPrincipal::User { app_id, .. } => *app_id,
         }
     }
 
     pub fn may(&self, action: Action) -> bool {
         match &self.principal {
             CallerPrincipal::App { roles, .. } => action.permitted_for_app(roles),
+            // Delegated: the scope AND the user's directory roles (contract §1.5, §3.5).
+            CallerPrincipal::User { scopes, .. } => delegated_scope_permits(action, scopes) && self.role_permits(action),
         }
+    }
+
+    /// The directory-role half of a delegated check. Directory roles (issue 5 item 2) are
+    /// built separately; until they land every signed-in user passes, so the scope decides.
+    fn role_permits(&self, _action: Action) -> bool {
+        true
     }
 
     pub fn initiator(&self) -> Initiator {
@@ -60,6 +71,9 @@ impl Caller {
                 display_name: display_name.clone(),
                 service_principal_id: service_principal_id.to_string(),
             },
+            CallerPrincipal::User { user_id, user_principal_name, .. } => {
+                Initiator::User { id: user_id.to_string(), user_principal_name: user_principal_name.clone() }
+            }
         }
     }
 }

@@ -14,6 +14,8 @@ use super::{ServiceError, ServiceResult, Services};
 pub const DEMO_TENANT_NAME: &str = "Contoso";
 pub const DEMO_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
 pub const DEMO_APP_NAME: &str = "guestlist demo app";
+/// The public client `guestlist login` uses.
+pub const CLI_APP_NAME: &str = "guestlist CLI";
 
 /// An app and its secret in clear, which exists only until it is shown to the operator.
 pub struct AppCredentials {
@@ -61,6 +63,16 @@ impl Services {
         let client_secret = generate_client_secret();
         self.store.set_application_secret_hash(tenant.id, app.app_id, &hash_client_secret(&client_secret)).await?;
         Ok(AppCredentials { tenant, app, client_secret })
+    }
+
+    /// The "guestlist CLI" public client of a tenant, registered once: `guestlist login` signs
+    /// people in through it with the device code flow. It has no application permissions, and
+    /// its secret is thrown away (public clients send none).
+    pub async fn ensure_cli_app(&self, tenant: &Tenant) -> ServiceResult<Application> {
+        if let Some(app) = self.store.applications(tenant.id).await?.into_iter().find(|a| a.display_name == CLI_APP_NAME) {
+            return Ok(app);
+        }
+        Ok(self.add_application(tenant, CLI_APP_NAME, Vec::new()).await?.app)
     }
 
     pub async fn add_application(&self, tenant: &Tenant, name: &str, permissions: Vec<AppPermission>) -> ServiceResult<AppCredentials> {

@@ -20,6 +20,14 @@ pub struct ClientCredentials {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub scope: Option<String>,
+    // The delegated grants (services/signin.rs).
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub device_code: Option<String>,
+    /// MSAL's `client_info=1` asks for the `client_info` member.
+    pub client_info: Option<String>,
 }
 
 /// Signing keys, cached. Keys are only ever added, so a token with an unknown `kid` triggers a
@@ -72,7 +80,7 @@ impl Services {
         Ok(())
     }
 
-    async fn keyring(&self, reload: bool) -> ServiceResult<Arc<Keyring>> {
+    pub(super) async fn keyring(&self, reload: bool) -> ServiceResult<Arc<Keyring>> {
         if !reload {
             if let Some(ring) = self.keys.0.read().await.clone() {
                 return Ok(ring);
@@ -139,8 +147,17 @@ impl Services {
                 display_name: display_name.unwrap_or_default(),
                 roles: validated.roles,
             },
-            // Delegated tokens are not issued yet; refuse rather than guess their rights.
-            Principal::User { .. } => return Err(AuthError::Token(TokenError::Malformed)),
+            Principal::User { user_id, upn } => {
+                // A deleted or disabled user's tokens stop working at once.
+                let user = self.store.user(tenant.id, &guestlist_store::UserKey::Id(user_id)).await.map_err(ServiceError::from)?;
+                let user = user.filter(|u| u.account_enabled).ok_or(AuthError::Token(TokenError::Expired))?;
+                CallerPrincipal::User {
+                    user_id,
+                    user_principal_name: upn.unwrap_or_else(|| user.user_principal_name.to_string()),
+                    app_id: validated.app_id,
+                    scopes: validated.scopes,
+                }
+            }
         };
         Ok(Caller { tenant, principal })
     }

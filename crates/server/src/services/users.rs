@@ -95,7 +95,9 @@ impl Services {
         }
     }
 
-    pub async fn create_member(&self, caller: &Caller, member: NewMember) -> ServiceResult<User> {
+    /// Creates a member with `passwordProfile.password` (hashed with argon2);
+    /// `forceChangePasswordNextSignIn` is stored, but sign-in does not ask for a new password yet.
+    pub async fn create_member(&self, caller: &Caller, member: NewMember, password: String, force_change_password: bool) -> ServiceResult<User> {
         require(caller, Action::CreateUser)?;
         let upn = Upn::parse(&member.user_principal_name).map_err(ServiceError::from_directory_rule)?;
         if !upn.domain().eq_ignore_ascii_case(&caller.tenant.initial_domain) {
@@ -107,8 +109,14 @@ impl Services {
         let mut user = User::new(caller.tenant.id, upn, member.display_name, UserType::Member, Utc::now());
         user.account_enabled = member.account_enabled;
         let user = apply_changes(user, &member.changes, &caller.tenant.initial_domain).map_err(ServiceError::from_directory_rule)?;
+        if !guestlist_domain::signin::password_meets_complexity(&password) {
+            return Err(ServiceError::InvalidRequest(guestlist_domain::signin::PASSWORD_COMPLEXITY_MESSAGE.into()));
+        }
+        let password_hash = super::signin::hash_password(password).await?;
         let audit = core_directory_audit(caller, activity::ADD_USER, &user, vec![]);
-        map_write(self.store.write_user(&UserWrite::Create(user), &[audit]).await)
+        let user = map_write(self.store.write_user(&UserWrite::Create(user), &[audit]).await)?;
+        self.store.set_user_password(user.tenant_id, user.id, &password_hash, force_change_password, Utc::now()).await?;
+        Ok(user)
     }
 }
 

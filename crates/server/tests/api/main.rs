@@ -18,5 +18,6 @@ mod redemption;
 mod reset;
 mod schema;
 mod server;
+mod signin;
 mod sponsors;
 mod users;

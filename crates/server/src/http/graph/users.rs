@@ -193,12 +193,13 @@ pub async fn create(
         account_enabled,
         changes: read_changes(&body)?,
     };
-    // Members sign in with passwords in a later issue; Graph requires the profile already.
-    let password = body.object("passwordProfile", "microsoft.graph.passwordProfile")?.map(|p| p.string("password")).transpose()?.flatten();
-    if password.is_none_or(|p| p.is_empty()) {
+    let profile = body.object("passwordProfile", "microsoft.graph.passwordProfile")?;
+    let password = profile.as_ref().map(|p| p.string("password")).transpose()?.flatten().filter(|p| !p.is_empty());
+    let Some(password) = password else {
         return Err(ApiError::bad_request("Property 'passwordProfile' is required when creating the resource."));
-    }
-    let user = state.services.create_member(&caller, member).await?;
+    };
+    let force_change_password = profile.as_ref().map(|p| p.bool("forceChangePasswordNextSignIn")).transpose()?.flatten().unwrap_or(true);
+    let user = state.services.create_member(&caller, member, password, force_change_password).await?;
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),

@@ -5,6 +5,7 @@
 
 pub mod csrf;
 mod redeem;
+mod signin;
 
 use std::sync::LazyLock;
 
@@ -33,6 +34,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("code.html", include_str!("../../../templates/pages/code.html")),
         ("consent.html", include_str!("../../../templates/pages/consent.html")),
         ("message.html", include_str!("../../../templates/pages/message.html")),
+        ("signin.html", include_str!("../../../templates/pages/signin.html")),
+        ("devicelogin.html", include_str!("../../../templates/pages/devicelogin.html")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).expect("the embedded page templates parse");
@@ -41,7 +44,11 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(redeem::router()).route("/assets/guestlist.css", get(stylesheet)).layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+    Router::new()
+        .merge(redeem::router())
+        .merge(signin::router())
+        .route("/assets/guestlist.css", get(stylesheet))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
 async fn stylesheet() -> Response {

@@ -1,0 +1,364 @@
+//! Member sign-in over HTTP (issue 5 items 1 and 5): the authorization code flow with PKCE
+//! through the sign-in page, refresh token rotation and reuse detection, the device code flow,
+//! lockout, and delegated tokens on Graph.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{assert_graph_error, both_engines, TestServer};
+
+const PASSWORD: &str = "Corr3ct-Horse!";
+const REDIRECT: &str = "http://localhost:8400/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
+
+/// A browser without redirects: the sign-in answers with a redirect to the loopback address.
+fn browser(server: &TestServer) -> reqwest::Client {
+    let ca = std::fs::read(server.connection.ca_certificate.as_ref().expect("TLS")).expect("CA");
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn create_member(server: &TestServer, alias: &str) -> String {
+    let (status, body) = server
+        .post(
+            "/v1.0/users",
+            json!({"accountEnabled": true, "displayName": alias, "mailNickname": alias,
+                   "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"), "passwordProfile": {"password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().expect("id").to_string()
+}
+
+fn upn(server: &TestServer, alias: &str) -> String {
+    let _ = server;
+    format!("{alias}@contoso.onmicrosoft.com")
+}
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// The CSRF cookie a page set and the token in its form.
+fn form_state(set_cookie: Option<String>, html: &str) -> (String, String) {
+    let cookie = set_cookie.expect("the page sets its CSRF cookie");
+    let cookie = cookie.split(';').next().expect("cookie pair").to_string();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    let token = html[start..].split('"').next().expect("token").to_string();
+    (cookie, token)
+}
+
+fn authorize_params(server: &TestServer, scope: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("client_id", server.connection.client_id.clone()),
+        ("response_type", "code".into()),
+        ("redirect_uri", REDIRECT.into()),
+        ("scope", scope.into()),
+        ("state", "st-123".into()),
+        ("nonce", "n-456".into()),
+        ("code_challenge", challenge(VERIFIER)),
+        ("code_challenge_method", "S256".into()),
+    ]
+}
+
+/// Opens the sign-in page and posts the form; the response to the post.
+async fn sign_in(server: &TestServer, scope: &str, username: &str, password: &str) -> reqwest::Response {
+    let http = browser(server);
+    let path = format!("{}/{}/oauth2/v2.0/authorize", server.connection.authority_url, server.connection.tenant_id);
+    let params = authorize_params(server, scope);
+    let page = http.get(&path).query(&params).send().await.expect("authorize page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let set_cookie = page.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string());
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"password\""), "{html}");
+    let (cookie, token) = form_state(set_cookie, &html);
+    let mut form = params;
+    form.extend([("csrf_token", token), ("username", username.to_string()), ("password", password.to_string())]);
+    http.post(&path).header("cookie", cookie).form(&form).send().await.expect("sign-in post")
+}
+
+/// Signs in and returns the authorization code from the redirect.
+async fn code_for(server: &TestServer, scope: &str, username: &str) -> String {
+    let response = sign_in(server, scope, username, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let url = url::Url::parse(&location).unwrap();
+    assert_eq!(url.origin().ascii_serialization(), "http://localhost:8400");
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(query.get("state").map(String::as_str), Some("st-123"));
+    query.get("code").expect("code").clone()
+}
+
+async fn token_request(server: &TestServer, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let url = format!("{}/{}/oauth2/v2.0/token", server.connection.authority_url, server.connection.tenant_id);
+    let response = server.http.post(url).form(form).send().await.expect("token request");
+    let status = response.status();
+    (status, response.json().await.expect("token JSON"))
+}
+
+async fn redeem(server: &TestServer, code: &str, verifier: &str) -> (StatusCode, Value) {
+    let client_id = server.connection.client_id.clone();
+    token_request(
+        server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client_id),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_info", "1"),
+        ],
+    )
+    .await
+}
+
+async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
+    let client_id = server.connection.client_id.clone();
+    token_request(server, &[("grant_type", "refresh_token"), ("client_id", &client_id), ("refresh_token", refresh_token)]).await
+}
+
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("claims JSON")
+}
+
+fn assert_token_error(body: &Value, error: &str, code: u64) {
+    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["error_codes"][0], code, "{body}");
+    assert!(body["error_description"].as_str().unwrap().starts_with(&format!("AADSTS{code}:")), "{body}");
+}
+
+const SCOPE: &str = "openid profile offline_access https://graph.microsoft.com/User.Invite.All https://graph.microsoft.com/User.Read.All";
+
+both_engines! {
+    async fn authorization_code_with_pkce_signs_in_and_acts_as_the_user(server: TestServer) {
+        let user_id = create_member(&server, "amelia").await;
+        let code = code_for(&server, SCOPE, &upn(&server, "amelia")).await;
+        let (status, tokens) = redeem(&server, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(tokens["token_type"], "Bearer");
+        assert!(tokens["refresh_token"].is_string() && tokens["id_token"].is_string());
+        let scope = tokens["scope"].as_str().unwrap();
+        assert!(scope.contains("https://graph.microsoft.com/User.Invite.All"), "{scope}");
+        let info: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(tokens["client_info"].as_str().unwrap()).unwrap()).unwrap();
+        assert_eq!(info, json!({"uid": user_id, "utid": server.connection.tenant_id}));
+
+        let access = claims(tokens["access_token"].as_str().unwrap());
+        assert_eq!(access["scp"], "User.Invite.All User.Read.All");
+        assert_eq!(access["idtyp"], "user");
+        assert_eq!(access["oid"], user_id);
+        assert_eq!(access["upn"], upn(&server, "amelia"));
+        assert_eq!(access["appid"], server.connection.client_id);
+        assert!(access.get("roles").is_none());
+        let id_token = claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id_token["aud"], server.connection.client_id);
+        assert_eq!(id_token["nonce"], "n-456");
+        assert_eq!(id_token["preferred_username"], upn(&server, "amelia"));
+
+        // The delegated token works on Graph, and the audit log names the user.
+        let token = tokens["access_token"].as_str().unwrap();
+        let (status, invited) = server
+            .call_as(token, Method::POST, "/v1.0/invitations", Some(json!({"invitedUserEmailAddress": "dora@example.com", "inviteRedirectUrl": "https://myapps.microsoft.com"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{invited}");
+        let (status, audits) = server.get("/v1.0/auditLogs/directoryAudits?$top=5").await;
+        assert_eq!(status, StatusCode::OK);
+        let invite_entry = audits["value"].as_array().unwrap().iter().find(|a| a["activityDisplayName"] == "Invite external user").expect("invite audit");
+        assert_eq!(invite_entry["initiatedBy"]["user"]["id"], user_id, "{invite_entry}");
+
+        // A code is single use; the second redemption revokes what the first issued.
+        let (status, again) = redeem(&server, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&again, "invalid_grant", 54005);
+        let (status, body) = refresh(&server, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&body, "invalid_grant", 700082);
+    }
+
+    async fn a_wrong_verifier_or_redirect_uri_is_refused(server: TestServer) {
+        create_member(&server, "bruno").await;
+        let code = code_for(&server, SCOPE, &upn(&server, "bruno")).await;
+        let (status, body) = redeem(&server, &code, "another-verifier-another-verifier-another-verifier").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&body, "invalid_grant", 501481);
+        let client_id = server.connection.client_id.clone();
+        let code = code_for(&server, SCOPE, &upn(&server, "bruno")).await;
+        let (status, body) = token_request(&server, &[("grant_type", "authorization_code"), ("client_id", &client_id), ("code", &code),
+            ("redirect_uri", "http://localhost:9999/other"), ("code_verifier", VERIFIER)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&body, "invalid_grant", 50011);
+        let (status, body) = token_request(&server, &[("grant_type", "authorization_code"), ("client_id", &client_id), ("code", "made-up"),
+            ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&body, "invalid_grant", 70000);
+    }
+
+    async fn refresh_tokens_rotate_and_reuse_revokes_the_family(server: TestServer) {
+        create_member(&server, "carla").await;
+        let code = code_for(&server, SCOPE, &upn(&server, "carla")).await;
+        let (_, first) = redeem(&server, &code, VERIFIER).await;
+        let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+        let (status, second) = refresh(&server, &rt1).await;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        let rt2 = second["refresh_token"].as_str().unwrap().to_string();
+        assert_ne!(rt1, rt2);
+        assert_eq!(claims(second["access_token"].as_str().unwrap())["scp"], "User.Invite.All User.Read.All");
+        // The spent token again: reuse, so the whole family goes, including the newest token.
+        let (status, reused) = refresh(&server, &rt1).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&reused, "invalid_grant", 700082);
+        let (status, after) = refresh(&server, &rt2).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&after, "invalid_grant", 700082);
+    }
+
+    async fn wrong_passwords_lock_the_account_and_are_audited(server: TestServer) {
+        let user_id = create_member(&server, "dmitri").await;
+        for attempt in 1..=4 {
+            let response = sign_in(&server, SCOPE, &upn(&server, "dmitri"), "Wrong-passw0rd").await;
+            assert_eq!(response.status(), StatusCode::OK, "attempt {attempt}");
+            assert!(response.text().await.unwrap().contains("Your account or password is incorrect."));
+        }
+        let fifth = sign_in(&server, SCOPE, &upn(&server, "dmitri"), "Wrong-passw0rd").await;
+        assert_eq!(fifth.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(fifth.text().await.unwrap().contains("temporarily locked"));
+        // Locked: even the right password is refused for the rest of the window.
+        let right = sign_in(&server, SCOPE, &upn(&server, "dmitri"), PASSWORD).await;
+        assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+        // An unknown account reads like a wrong password.
+        let unknown = sign_in(&server, SCOPE, "nobody@contoso.onmicrosoft.com", PASSWORD).await;
+        assert_eq!(unknown.status(), StatusCode::OK);
+        assert!(unknown.text().await.unwrap().contains("Your account or password is incorrect."));
+
+        let filter = format!("/v1.0/auditLogs/directoryAudits?$filter=targetResources/any(t:t/id eq '{user_id}')");
+        let (status, audits) = server.get(&filter).await;
+        assert_eq!(status, StatusCode::OK, "{audits}");
+        let names: Vec<&str> = audits["value"].as_array().unwrap().iter().filter_map(|a| a["activityDisplayName"].as_str()).collect();
+        assert_eq!(names.iter().filter(|n| **n == "Sign-in failed").count(), 5, "{names:?}");
+        assert_eq!(names.iter().filter(|n| **n == "Account locked out").count(), 1, "{names:?}");
+        let failed = audits["value"].as_array().unwrap().iter().find(|a| a["activityDisplayName"] == "Sign-in failed").unwrap();
+        assert_eq!(failed["result"], "failure");
+        assert_eq!(failed["initiatedBy"]["user"]["id"], user_id);
+    }
+
+    async fn device_code_polling_follows_the_device_login(server: TestServer) {
+        create_member(&server, "elena").await;
+        let client_id = server.connection.client_id.clone();
+        let url = format!("{}/{}/oauth2/v2.0/devicecode", server.connection.authority_url, server.connection.tenant_id);
+        let start = |scope: &'static str| {
+            let (http, url, client_id) = (server.http.clone(), url.clone(), client_id.clone());
+            async move {
+                let response = http.post(url).form(&[("client_id", client_id.as_str()), ("scope", scope)]).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                response.json::<Value>().await.unwrap()
+            }
+        };
+        let device = start("openid offline_access https://graph.microsoft.com/User.Read.All").await;
+        assert_eq!(device["verification_uri"], format!("{}/devicelogin", server.connection.authority_url));
+        assert_eq!(device["expires_in"], 900);
+        assert_eq!(device["interval"], 5);
+        let device_code = device["device_code"].as_str().unwrap().to_string();
+        let poll = || {
+            let device_code = device_code.clone();
+            let client_id = client_id.clone();
+            let server = &server;
+            async move {
+                token_request(server, &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", &client_id), ("device_code", &device_code)]).await
+            }
+        };
+        let (status, pending) = poll().await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&pending, "authorization_pending", 70016);
+        // At once again: faster than the interval.
+        let (_, fast) = poll().await;
+        assert_eq!(fast["error"], "slow_down", "{fast}");
+
+        let done = complete_device_login(&server, device["user_code"].as_str().unwrap(), &upn(&server, "elena"), PASSWORD, false).await;
+        assert!(done.contains("You&#x27;re signed in") || done.contains("signed in"), "{done}");
+        let (status, tokens) = poll().await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(claims(tokens["access_token"].as_str().unwrap())["scp"], "User.Read.All");
+        let token = tokens["access_token"].as_str().unwrap();
+        let (status, _) = server.call_as(token, Method::GET, "/v1.0/users", None).await;
+        assert_eq!(status, StatusCode::OK);
+        // The device code is spent.
+        let (status, spent) = poll().await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&spent, "invalid_grant", 70000);
+
+        // A declined login.
+        let declined = start("User.Read.All").await;
+        complete_device_login(&server, declined["user_code"].as_str().unwrap(), "", "", true).await;
+        let (_, body) = token_request(&server, &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", &client_id),
+            ("device_code", declined["device_code"].as_str().unwrap())]).await;
+        assert_eq!(body["error"], "access_denied", "{body}");
+    }
+
+    async fn a_delegated_scope_without_the_permission_is_forbidden(server: TestServer) {
+        create_member(&server, "farid").await;
+        let code = code_for(&server, "openid https://graph.microsoft.com/User.Read", &upn(&server, "farid")).await;
+        let (_, tokens) = redeem(&server, &code, VERIFIER).await;
+        assert!(tokens.get("refresh_token").is_none(), "no offline_access, no refresh token: {tokens}");
+        let token = tokens["access_token"].as_str().unwrap();
+        let (status, body) = server.call_as(token, Method::GET, "/v1.0/users", None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, body) = server
+            .call_as(token, Method::POST, "/v1.0/invitations", Some(json!({"invitedUserEmailAddress": "x@example.com", "inviteRedirectUrl": "https://myapps.microsoft.com"})))
+            .await;
+        assert!(status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED, "{status} {body}");
+    }
+
+    async fn member_passwords_follow_graphs_complexity_rule(server: TestServer) {
+        for weak in ["short1A", "alllowercaseletters", "12345678abc"] {
+            let (status, body) = server
+                .post("/v1.0/users", json!({"accountEnabled": true, "displayName": "W", "mailNickname": "weak",
+                    "userPrincipalName": "weak@contoso.onmicrosoft.com", "passwordProfile": {"password": weak}}))
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{weak}");
+            assert_graph_error(&body, "Request_BadRequest", "does not comply with password complexity requirements");
+        }
+    }
+}
+
+/// Completes a device login over HTTP as a browser would: the code page, then the sign-in form
+/// (or Cancel). The final page's HTML.
+pub async fn complete_device_login(server: &TestServer, user_code: &str, username: &str, password: &str, cancel: bool) -> String {
+    let http = browser(server);
+    let origin = &server.connection.authority_url;
+    let page = http.get(format!("{origin}/devicelogin")).send().await.unwrap();
+    let set_cookie = page.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string());
+    let (cookie, token) = form_state(set_cookie, &page.text().await.unwrap());
+    let signin = http
+        .post(format!("{origin}/devicelogin"))
+        .header("cookie", &cookie)
+        .form(&[("csrf_token", token.as_str()), ("user_code", &user_code.to_lowercase())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signin.status(), StatusCode::OK);
+    let html = signin.text().await.unwrap();
+    assert!(html.contains("name=\"password\""), "{html}");
+    let decision = if cancel { "cancel" } else { "sign-in" };
+    let done = http
+        .post(format!("{origin}/devicelogin/signin"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("user_code", user_code),
+            ("username", username),
+            ("password", password),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    done.text().await.unwrap()
+}
