@@ -340,7 +340,7 @@ macro_rules! impl_store {
                     let user = write_user_in(&mut transaction, &UserWrite::Update(write.user.clone())).await?;
                     execute_all(&mut transaction, audit).await?;
                     transaction.commit().await.map_err($map_error)?;
-                    Ok($crate::RedeemResult::Redeemed(user))
+                    Ok($crate::RedeemResult::Redeemed(Box::new(user)))
                 }
 
                 async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>> {

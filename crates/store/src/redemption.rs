@@ -36,7 +36,7 @@ pub struct RedemptionWrite {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RedeemResult {
     /// This call consumed the ticket; the guest as stored.
-    Redeemed(User),
+    Redeemed(Box<User>),
     /// The ticket was no longer pending (redeemed by someone else, revoked or expired); nothing written.
     TicketNotPending,
 }
