@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/beta", graph::router(GraphVersion::Beta))
         .merge(oauth::router())
         .merge(guestlist_api::router())
+        .merge(graph::policies::guestlist_router())
         .merge(unsubscribe::router())
         .merge(pages::router())
         .fallback(|uri: axum::http::Uri| async move {

@@ -38,6 +38,8 @@ impl Services {
             return Err(ServiceError::InviteNotPermitted(caller.tenant.id.to_string()));
         }
         let request = request.validate().map_err(ServiceError::from_invitation_rule)?;
+        let reset_target = if request.reset_redemption { request.invited_user_id } else { None };
+        self.check_invitation_policies(caller, request.email.as_str(), reset_target).await?;
         self.check_sponsors_exist(caller, &request).await?;
         match (request.reset_redemption, request.invited_user_id) {
             (true, Some(user_id)) => self.reset(caller, request, user_id).await,

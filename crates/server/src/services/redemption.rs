@@ -137,11 +137,10 @@ impl Services {
         Ok(Ok(OpenInvitation { tenant, invitation, user }))
     }
 
-    /// The hook for the tenant's allow/deny list (contract §5.2): a pending invitation whose domain
-    /// became blocked fails at redemption. The list itself comes with a later issue; until then
-    /// every domain is allowed.
-    async fn invitation_domain_allowed_at_redemption(&self, _tenant: &Tenant, _invitation: &InvitationRecord) -> ServiceResult<bool> {
-        Ok(true)
+    /// The tenant's allow/deny list (contract §5.2): a pending invitation whose domain became
+    /// blocked fails at redemption; redeemed guests are not affected (they never get here).
+    async fn invitation_domain_allowed_at_redemption(&self, tenant: &Tenant, invitation: &InvitationRecord) -> ServiceResult<bool> {
+        Ok(self.load_invitation_domain_policy(tenant.id).await?.allows_address(&invitation.email))
     }
 
     /// "Send code": a new 8-digit code for the invited address, stored as a hash, mailed (DECISIONS 10).

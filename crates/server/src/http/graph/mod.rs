@@ -4,6 +4,8 @@ mod advanced;
 pub mod audit_logs;
 pub mod groups;
 pub mod invitations;
+pub mod policies;
+pub mod roles;
 pub mod sponsors;
 pub mod users;
 pub mod wire;
@@ -60,6 +62,16 @@ pub fn router(version: GraphVersion) -> Router<AppState> {
         .route("/users/{id}/sponsors/$ref", post(sponsors::add))
         .route("/users/{id}/sponsors/{sponsor}/$ref", axum::routing::delete(sponsors::remove))
         .route("/auditLogs/directoryAudits", get(audit_logs::list))
+        .route("/directoryRoles", get(roles::list_directory_roles))
+        .route("/directoryRoles/{id}", get(roles::get_directory_role))
+        .route("/directoryRoles/{id}/members", get(roles::list_directory_role_members))
+        .route("/directoryRoles/{id}/members/$ref", post(roles::add_directory_role_member))
+        .route("/directoryRoles/{id}/members/{member}/$ref", axum::routing::delete(roles::remove_directory_role_member))
+        .route("/{segment}", get(roles::get_directory_role_by_template))
+        .route("/roleManagement/directory/roleAssignments", get(roles::list_role_assignments).post(roles::create_role_assignment))
+        .route("/roleManagement/directory/roleAssignments/{id}", get(roles::get_role_assignment).delete(roles::delete_role_assignment))
+        .route("/roleManagement/directory/roleDefinitions", get(roles::list_role_definitions))
+        .route("/policies/authorizationPolicy", get(policies::get_authorization_policy).patch(policies::update_authorization_policy))
         .route("/auditLogs/directoryAudits/{id}", get(audit_logs::get))
         .route("/users/{id}/memberOf", get(groups::user_member_of))
         .route("/users/{id}/transitiveMemberOf", get(groups::user_transitive_member_of))

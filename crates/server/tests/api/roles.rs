@@ -1,0 +1,184 @@
+//! Directory roles over Graph: `directoryRoles` and `roleManagement/directory/roleAssignments`,
+//! and what holding a role does to app resets (issue 5 item 2, DECISIONS 6).
+
+use guestlist_domain::permissions::AppPermission;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{assert_graph_error, both_engines, TestServer};
+
+const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+const HELPDESK_ADMINISTRATOR: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+const GUEST_INVITER: &str = "95e79109-95c0-4d8e-aee3-d01accf2d47b";
+
+async fn member(server: &TestServer, nickname: &str) -> String {
+    let (status, body) = server
+        .post(
+            "/v1.0/users",
+            json!({"accountEnabled": true, "displayName": nickname, "mailNickname": nickname,
+            "userPrincipalName": format!("{nickname}@contoso.onmicrosoft.com"), "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn audit_count(server: &TestServer, activity: &str) -> usize {
+    let tenant = guestlist_domain::ids::ObjectId::parse(&server.connection.tenant_id).unwrap();
+    server.services().store.audit_records(tenant, 999).await.unwrap().iter().filter(|a| a.activity_display_name == activity).count()
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a collection: {body}"))
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn assign(server: &TestServer, principal: &str, role: &str) -> Value {
+    let (status, body) = server
+        .post(
+            "/v1.0/roleManagement/directory/roleAssignments",
+            json!({"principalId": principal, "roleDefinitionId": role, "directoryScopeId": "/"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+both_engines! {
+    async fn role_assignments_through_both_endpoint_families(server: TestServer) {
+        let alice = member(&server, "alice").await;
+        let bob = member(&server, "bob").await;
+
+        // Activated roles, and the alternate key by template id.
+        let (status, roles) = server.get("/v1.0/directoryRoles").await;
+        assert_eq!(status, StatusCode::OK, "{roles}");
+        let global = roles["value"].as_array().unwrap().iter().find(|r| r["roleTemplateId"] == GLOBAL_ADMINISTRATOR).unwrap().clone();
+        assert_eq!(global["displayName"], "Global Administrator");
+        assert_ne!(global["id"], GLOBAL_ADMINISTRATOR, "a directoryRole's id is not its template id");
+        let global_id = global["id"].as_str().unwrap().to_string();
+        for path in [
+            format!("/v1.0/directoryRoles/{global_id}"),
+            format!("/v1.0/directoryRoles(roleTemplateId='{GLOBAL_ADMINISTRATOR}')"),
+            format!("/v1.0/directoryRoles/roleTemplateId={GLOBAL_ADMINISTRATOR}"),
+        ] {
+            let (status, body) = server.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            assert_eq!(body["id"], global_id.as_str());
+        }
+        let (status, body) = server.get("/v1.0/directoryRoles/00000000-0000-0000-0000-000000000001").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_graph_error(&body, "Request_ResourceNotFound", "does not exist");
+
+        // unifiedRoleAssignment: create, read, filter, duplicate, delete.
+        let created = assign(&server, &alice, GLOBAL_ADMINISTRATOR).await;
+        assert_eq!((created["principalId"].as_str(), created["roleDefinitionId"].as_str(), created["directoryScopeId"].as_str()),
+            (Some(alice.as_str()), Some(GLOBAL_ADMINISTRATOR), Some("/")));
+        let assignment = created["id"].as_str().unwrap().to_string();
+        let (status, body) = server.get(&format!("/v1.0/roleManagement/directory/roleAssignments/{assignment}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["principalId"], alice.as_str());
+        let (status, body) = server
+            .post("/v1.0/roleManagement/directory/roleAssignments", json!({"principalId": alice, "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/"}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_graph_error(&body, "Request_BadRequest", "conflicting object");
+        for bad in [
+            json!({"principalId": alice, "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/administrativeUnits/x"}),
+            json!({"principalId": alice, "roleDefinitionId": "00000000-0000-0000-0000-000000000000", "directoryScopeId": "/"}),
+            json!({"principalId": "nope", "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/"}),
+        ] {
+            let (status, body) = server.post("/v1.0/roleManagement/directory/roleAssignments", bad.clone()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        }
+        let (status, _) = server
+            .post("/v1.0/roleManagement/directory/roleAssignments", json!({"principalId": "00000000-0000-0000-0000-000000000002", "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/"}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // directoryRoles members: add by $ref, list, both families see the same assignments.
+        let (status, body) = server
+            .post(&format!("/v1.0/directoryRoles/{global_id}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{bob}")}))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) = server
+            .post(&format!("/v1.0/directoryRoles/{global_id}/members/$ref"), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{bob}")}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_graph_error(&body, "Request_BadRequest", "already exist");
+        let (_, members) = server.get(&format!("/v1.0/directoryRoles/{global_id}/members")).await;
+        assert_eq!(ids(&members), vec![alice.clone(), bob.clone()]);
+        assert_eq!(members["value"][0]["@odata.type"], "#microsoft.graph.user");
+        let (_, listed) = server.get(&format!("/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{bob}'")).await;
+        assert_eq!(listed["value"].as_array().unwrap().len(), 1, "{listed}");
+        let (_, listed) = server.get(&format!("/v1.0/roleManagement/directory/roleAssignments?$filter=roleDefinitionId eq '{GLOBAL_ADMINISTRATOR}'")).await;
+        assert_eq!(listed["value"].as_array().unwrap().len(), 2, "{listed}");
+
+        let (status, _) = server.call(Method::DELETE, &format!("/v1.0/directoryRoles/{global_id}/members/{bob}/$ref"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = server.call(Method::DELETE, &format!("/v1.0/directoryRoles/{global_id}/members/{bob}/$ref"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = server.call(Method::DELETE, &format!("/v1.0/roleManagement/directory/roleAssignments/{assignment}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = server.get(&format!("/v1.0/roleManagement/directory/roleAssignments/{assignment}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, listed) = server.get("/v1.0/roleManagement/directory/roleAssignments").await;
+        assert!(listed["value"].as_array().unwrap().is_empty(), "{listed}");
+
+        assert_eq!(audit_count(&server, "Add member to role").await, 2);
+        assert_eq!(audit_count(&server, "Remove member from role").await, 2);
+        let tenant = guestlist_domain::ids::ObjectId::parse(&server.connection.tenant_id).unwrap();
+        let records = server.services().store.audit_records(tenant, 999).await.unwrap();
+        let entry = records.iter().find(|a| a.activity_display_name == "Add member to role").unwrap();
+        assert_eq!((entry.category.as_str(), entry.logged_by_service.as_str()), ("RoleManagement", "Core Directory"));
+
+        let (status, definitions) = server.get("/v1.0/roleManagement/directory/roleDefinitions").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(ids(&definitions).contains(&HELPDESK_ADMINISTRATOR.to_string()));
+    }
+
+    async fn role_permissions_are_graphs(server: TestServer) {
+        let alice = member(&server, "alice").await;
+        let reader = server.token_with(&[AppPermission::RoleManagementReadDirectory]).await;
+        let directory_reader = server.token_with(&[AppPermission::DirectoryReadAll]).await;
+        let users_only = server.token_with(&[AppPermission::UserReadWriteAll]).await;
+        for token in [&reader, &directory_reader] {
+            let (status, body) = server.call_as(token, Method::GET, "/v1.0/directoryRoles", None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let (status, body) = server.call_as(&users_only, Method::GET, "/v1.0/roleManagement/directory/roleAssignments", None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        let request = json!({"principalId": alice, "roleDefinitionId": GUEST_INVITER, "directoryScopeId": "/"});
+        for token in [&reader, &directory_reader] {
+            let (status, body) = server.call_as(token, Method::POST, "/v1.0/roleManagement/directory/roleAssignments", Some(request.clone())).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+            assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges");
+        }
+        let (_, listed) = server.get("/v1.0/roleManagement/directory/roleAssignments").await;
+        assert!(listed["value"].as_array().unwrap().is_empty(), "refused assignments change nothing");
+    }
+
+    async fn an_app_cannot_reset_a_role_holder(server: TestServer) {
+        let invited = server.invite("robin@example.com").await;
+        let guest = invited["invitedUser"]["id"].as_str().unwrap().to_string();
+        let before = server.user(&guest, "mail,externalUserState,userPrincipalName").await;
+        let assignment = assign(&server, &guest, GUEST_INVITER).await;
+        let reset = json!({"invitedUserEmailAddress": "robin@example.com", "inviteRedirectUrl": "https://myapps.microsoft.com",
+            "invitedUser": {"id": guest}, "resetRedemption": true});
+        let (status, body) = server.post("/v1.0/invitations", reset.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Forbidden", "Generic authorization exception.");
+        assert_eq!(server.user(&guest, "mail,externalUserState,userPrincipalName").await, before);
+        assert_eq!(audit_count(&server, "Invite external user with reset invitation status").await, 0);
+        // Without the role the same reset goes through.
+        let id = assignment["id"].as_str().unwrap();
+        let (status, _) = server.call(Method::DELETE, &format!("/v1.0/roleManagement/directory/roleAssignments/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = server.post("/v1.0/invitations", reset).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+}
