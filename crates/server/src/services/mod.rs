@@ -2,11 +2,13 @@
 //! what, apply the domain rules, and never know about HTTP.
 
 pub mod audit_log;
+pub mod directory_roles;
 mod error;
 pub mod groups;
 pub mod invitations;
 pub mod redemption;
 pub mod mail;
+pub mod policies;
 pub mod signin;
 pub mod sponsors;
 pub mod tenants;
