@@ -59,6 +59,9 @@ pub struct ClientArgs {
     /// Print Graph's JSON on stdout, and errors as JSON on stderr
     #[arg(long, global = true)]
     pub json: bool,
+    /// Use the app credentials even when `guestlist login` cached a person's sign-in
+    #[arg(long, global = true)]
+    pub app: bool,
 }
 
 impl Default for ClientArgs {
@@ -72,6 +75,7 @@ impl Default for ClientArgs {
             client_secret: None,
             ca_cert: None,
             json: false,
+            app: false,
         }
     }
 }
@@ -140,6 +144,10 @@ pub enum ClientCommand {
     /// Read users
     #[command(subcommand)]
     User(UserCommand),
+    /// Sign in as a person with the device code flow; later commands act as that person
+    Login,
+    /// Forget the cached sign-in
+    Logout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -196,6 +204,33 @@ pub async fn run(args: &ClientArgs, command: ClientCommand) -> ExitCode {
 /// Runs one client command and returns what goes to stdout.
 pub async fn execute(args: &ClientArgs, command: ClientCommand) -> anyhow::Result<String> {
     let client = GraphClient::new(args.resolve_connection()?)?;
+    match command {
+        ClientCommand::Login => {
+            // The code and URL go to stderr, so `--json` output stays one document on stdout.
+            let login = crate::login::device_login(&client, |message| eprintln!("{message}")).await?;
+            crate::login::save(&login)?;
+            let username = login.username.clone().unwrap_or_default();
+            return Ok(if args.json {
+                format!("{}\n", serde_json::json!({"userPrincipalName": username, "tenantId": login.tenant_id}))
+            } else {
+                format!("Signed in as {username}.\n")
+            });
+        }
+        ClientCommand::Logout => {
+            let deleted = crate::login::delete()?;
+            return Ok(match (args.json, deleted) {
+                (true, _) => format!("{}\n", serde_json::json!({"signedOut": deleted})),
+                (false, true) => "Signed out.\n".to_string(),
+                (false, false) => "Not signed in.\n".to_string(),
+            });
+        }
+        _ => {}
+    }
+    let conn = client.connection();
+    let client = match (args.app, crate::login::load(&conn.authority_url, &conn.tenant_id)) {
+        (false, Some(login)) => client.with_login(login),
+        _ => client,
+    };
     execute_with(&client, args.json, command).await
 }
 
@@ -203,6 +238,9 @@ pub async fn execute(args: &ClientArgs, command: ClientCommand) -> anyhow::Resul
 pub async fn execute_with(client: &GraphClient, json: bool, command: ClientCommand) -> anyhow::Result<String> {
     let pretty = |v: &serde_json::Value| format!("{}\n", serde_json::to_string_pretty(v).expect("JSON values serialize"));
     match command {
+        ClientCommand::Login | ClientCommand::Logout => {
+            Err(ConfigError("login and logout run through `execute`, not with a prepared client".into()).into())
+        }
         ClientCommand::Invite { email, redirect_url, display_name, send_message, message, cc, language, member } => {
             let params = InviteParams {
                 email: email.clone(),

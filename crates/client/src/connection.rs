@@ -32,6 +32,9 @@ pub struct Connection {
     pub client_secret: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<PathBuf>,
+    /// The server's public client for `guestlist login` (absent from older servers' files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cli_client_id: Option<String>,
 }
 
 // The client secret must never reach a log line or an error message.
@@ -146,6 +149,7 @@ impl Connection {
             client_id: o.client_id.clone().unwrap_or_default(),
             client_secret: o.client_secret.clone().unwrap_or_default(),
             ca_certificate: o.ca_cert.clone(),
+            cli_client_id: None,
         })
     }
 

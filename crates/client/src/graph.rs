@@ -107,6 +107,8 @@ pub struct GraphClient {
     graph: Url,
     token_url: Url,
     token: Arc<Mutex<Option<CachedToken>>>,
+    /// A person's cached sign-in (`guestlist login`): used instead of the app's credentials.
+    login: Option<Arc<Mutex<crate::login::SavedLogin>>>,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -166,7 +168,7 @@ impl GraphClient {
             builder = builder.no_proxy();
         }
         let http = builder.build().map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
-        Ok(GraphClient { http, conn: Arc::new(conn), graph, token_url, token: Arc::new(Mutex::new(None)) })
+        Ok(GraphClient { http, conn: Arc::new(conn), graph, token_url, token: Arc::new(Mutex::new(None)), login: None })
     }
 
     /// The connection this client was built from.
@@ -194,8 +196,26 @@ impl GraphClient {
         urls::graph_url(&self.graph, segments, query)
     }
 
-    /// An app-only access token, from the cache while it has more than a minute left.
+    /// Acts as the person of `login` from now on: delegated tokens, refreshed (and the cache
+    /// rewritten) when they have less than a minute left.
+    pub fn with_login(mut self, login: crate::login::SavedLogin) -> Self {
+        self.login = Some(Arc::new(Mutex::new(login)));
+        self
+    }
+
+    /// An app-only access token, from the cache while it has more than a minute left (or the
+    /// signed-in person's token, see [`GraphClient::with_login`]).
     pub async fn access_token(&self) -> anyhow::Result<String> {
+        if let Some(login) = &self.login {
+            let mut saved = login.lock().await;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            if now + 60 >= saved.expires_at {
+                let fresh = crate::login::refresh(self, &saved).await?;
+                crate::login::save(&fresh)?;
+                *saved = fresh;
+            }
+            return Ok(saved.access_token.clone());
+        }
         let mut cached = self.token.lock().await;
         if let Some(t) = cached.as_ref() {
             if Instant::now() < t.refresh_after {
@@ -400,6 +420,7 @@ mod tests {
             client_id: "c".into(),
             client_secret: "s".into(),
             ca_certificate: None,
+            cli_client_id: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod connection;
 pub mod error;
 pub mod graph;
+pub mod login;
 pub mod output;
 pub mod urls;
 

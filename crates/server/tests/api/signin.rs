@@ -362,3 +362,75 @@ pub async fn complete_device_login(server: &TestServer, user_code: &str, usernam
     assert_eq!(done.status(), StatusCode::OK);
     done.text().await.unwrap()
 }
+
+/// Runs the `guestlist` binary with its config directory in `config_home`.
+async fn guestlist_cli(server: &TestServer, config_home: &std::path::Path, rest: &[&str]) -> std::process::Output {
+    let connection = server.data_dir.path().join("connection.json").display().to_string();
+    let mut args = vec!["--connection".to_string(), connection];
+    args.extend(rest.iter().map(|s| s.to_string()));
+    let config_home = config_home.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_guestlist"))
+            .args(&args)
+            .env_remove("GUESTLIST_CONNECTION")
+            .env("XDG_CONFIG_HOME", &config_home)
+            .output()
+            .expect("run guestlist")
+    })
+    .await
+    .unwrap()
+}
+
+both_engines! {
+    async fn cli_login_signs_a_person_in_with_the_device_code_flow(server: TestServer) {
+        use std::io::BufRead as _;
+        let user_id = create_member(&server, "gustav").await;
+        let config_home = tempfile::tempdir().unwrap();
+        let connection = server.data_dir.path().join("connection.json").display().to_string();
+        let mut login = std::process::Command::new(env!("CARGO_BIN_EXE_guestlist"))
+            .args(["--connection", &connection, "login"])
+            .env_remove("GUESTLIST_CONNECTION")
+            .env("XDG_CONFIG_HOME", config_home.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run guestlist login");
+        let stderr = login.stderr.take().unwrap();
+        let message = tokio::task::spawn_blocking(move || {
+            std::io::BufReader::new(stderr).lines().map_while(Result::ok).find(|line| line.contains("enter the code")).expect("the login message")
+        })
+        .await
+        .unwrap();
+        assert!(message.contains(&format!("{}/devicelogin", server.connection.authority_url)), "{message}");
+        let user_code = message.split("enter the code ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        complete_device_login(&server, &user_code, &upn(&server, "gustav"), PASSWORD, false).await;
+        let output = tokio::task::spawn_blocking(move || login.wait_with_output().unwrap()).await.unwrap();
+        assert!(output.status.success());
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "Signed in as gustav@contoso.onmicrosoft.com.\n");
+        let cache = config_home.path().join("guestlist/tokens.json");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+
+        // Client commands now act as the person: the audit log names the user.
+        let invited = guestlist_cli(&server, config_home.path(), &["--json", "invite", "--email", "hilde@example.com"]).await;
+        assert!(invited.status.success(), "{}", String::from_utf8_lossy(&invited.stderr));
+        let listed = guestlist_cli(&server, config_home.path(), &["--json", "user", "list"]).await;
+        assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+        let (_, audits) = server.get("/v1.0/auditLogs/directoryAudits?$top=5").await;
+        let entry = audits["value"].as_array().unwrap().iter().find(|a| a["activityDisplayName"] == "Invite external user").unwrap();
+        assert_eq!(entry["initiatedBy"]["user"]["id"], user_id, "{entry}");
+        // `--app` uses the app credentials even with a cached login.
+        let as_app = guestlist_cli(&server, config_home.path(), &["--app", "--json", "invite", "--email", "ida@example.com"]).await;
+        assert!(as_app.status.success());
+        let (_, audits) = server.get("/v1.0/auditLogs/directoryAudits?$top=5").await;
+        let entry = audits["value"].as_array().unwrap().iter().find(|a| a["activityDisplayName"] == "Invite external user").unwrap();
+        assert!(entry["initiatedBy"]["app"].is_object(), "{entry}");
+
+        let out = guestlist_cli(&server, config_home.path(), &["logout"]).await;
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "Signed out.\n");
+        assert!(!cache.exists());
+    }
+}
