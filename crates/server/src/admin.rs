@@ -103,11 +103,21 @@ pub struct TenantChanges {
     pub upn_on_reset: Option<String>,
     pub invitation_lifetime_days: Option<String>,
     pub invitation_throttle: Option<String>,
+    /// `any`, `allow:a.com,b.com` or `block:x.com`: the invitation domain list (contract §5.2).
+    pub invitation_domains: Option<String>,
 }
 
 pub async fn set_tenant(config: StoreConfig, tenant: Option<String>, changes: TenantChanges, json: bool) -> anyhow::Result<()> {
     let store = open(&config).await?;
     let mut tenant = pick_tenant(&store, tenant).await?;
+    // Parsed before anything is written, so a bad value changes nothing.
+    let domains = match changes.invitation_domains {
+        Some(text) => Some(
+            guestlist_domain::policy::InvitationDomainPolicy::parse_cli(&text)
+                .map_err(|e| anyhow::anyhow!("--invitation-domains takes any, allow:DOMAIN,... or block:DOMAIN,...: {e}"))?,
+        ),
+        None => None,
+    };
     if let Some(text) = changes.invitation_throttle {
         tenant.invitation_throttle = match text.as_str() {
             "off" | "none" => None,
@@ -134,6 +144,17 @@ pub async fn set_tenant(config: StoreConfig, tenant: Option<String>, changes: Te
         };
     }
     store.update_tenant(&tenant).await?;
+    if let Some(policy) = domains {
+        let initiator = guestlist_domain::audit::Initiator::App {
+            app_id: guestlist_domain::ids::ObjectId::from(uuid::Uuid::nil()).to_string(),
+            display_name: "guestlist tenant set".into(),
+            service_principal_id: guestlist_domain::ids::ObjectId::from(uuid::Uuid::nil()).to_string(),
+        };
+        Services::new(store.clone(), String::new()).write_invitation_domain_policy(&tenant, &policy, initiator).await?;
+        if !json {
+            println!("  invitation domains: {}", policy.describe());
+        }
+    }
     print_tenant(&tenant, json);
     Ok(())
 }

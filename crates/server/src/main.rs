@@ -55,6 +55,9 @@ enum TenantCommand {
         /// Throttle `/invitations` like Graph: `graph` (150 requests per 5 s), `REQUESTS/SECONDS`, or `off` (default).
         #[arg(long, value_name = "graph|REQUESTS/SECONDS|off")]
         invitation_throttle: Option<String>,
+        /// Which domains may be invited: `any` (default), `allow:a.com,b.com` or `block:x.com` (one mode at a time).
+        #[arg(long, value_name = "any|allow:DOMAINS|block:DOMAINS")]
+        invitation_domains: Option<String>,
     },
 }
 
@@ -89,8 +92,8 @@ async fn main() -> ExitCode {
         Command::Tenant(TenantCommand::Show { store }) => {
             report(admin::show_tenant(store, cli.client.tenant.clone(), cli.client.json).await)
         }
-        Command::Tenant(TenantCommand::Set { store, upn_on_reset, invitation_lifetime_days, invitation_throttle }) => {
-            let changes = admin::TenantChanges { upn_on_reset, invitation_lifetime_days, invitation_throttle };
+        Command::Tenant(TenantCommand::Set { store, upn_on_reset, invitation_lifetime_days, invitation_throttle, invitation_domains }) => {
+            let changes = admin::TenantChanges { upn_on_reset, invitation_lifetime_days, invitation_throttle, invitation_domains };
             report(admin::set_tenant(store, cli.client.tenant.clone(), changes, cli.client.json).await)
         }
         Command::Client(command) => guestlist_client::cli::run(&cli.client, command).await,

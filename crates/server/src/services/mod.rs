@@ -40,8 +40,16 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub enum CallerPrincipal {
     App { app_id: ObjectId, service_principal_id: ObjectId, display_name: String, roles: Vec<AppPermission> },
-    /// A signed-in user acting through a client with delegated scopes (`scp`).
-    User { user_id: ObjectId, user_principal_name: String, app_id: ObjectId, scopes: Vec<String> },
+    /// A signed-in user acting through a client with delegated scopes (`scp`), with the directory
+    /// roles the user holds and whether it is a guest, read when its token was validated.
+    User {
+        user_id: ObjectId,
+        user_principal_name: String,
+        app_id: ObjectId,
+        scopes: Vec<String>,
+        roles: Vec<guestlist_domain::roles::DirectoryRoleTemplate>,
+        is_guest: bool,
+    },
 }
 
 impl Caller {
@@ -60,10 +68,17 @@ impl Caller {
         }
     }
 
-    /// The directory-role half of a delegated check. Directory roles (issue 5 item 2) are
-    /// built separately; until they land every signed-in user passes, so the scope decides.
-    fn role_permits(&self, _action: Action) -> bool {
-        true
+    /// The directory-role half of a delegated check: the permission matrix
+    /// (`guestlist_domain::authorization`) with the tenant's defaults; the invitation service adds
+    /// `allowInvitesFrom` and a reset target's roles (`services::policies::check`).
+    fn role_permits(&self, action: Action) -> bool {
+        use guestlist_domain::authorization::{authorize, Context, Principal};
+        match &self.principal {
+            CallerPrincipal::App { .. } => true,
+            CallerPrincipal::User { roles, is_guest, .. } => {
+                authorize(Principal::User { scope_granted: true, roles, is_guest: *is_guest }, action, &Context::default()).is_ok()
+            }
+        }
     }
 
     pub fn initiator(&self) -> Initiator {

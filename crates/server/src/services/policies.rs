@@ -17,17 +17,15 @@ use super::{Caller, CallerPrincipal, ServiceError, ServiceResult, Services};
 pub const AUTHORIZATION_POLICY_TYPE: &str = "authorizationPolicy";
 pub const B2B_MANAGEMENT_POLICY_TYPE: &str = "B2BManagementPolicy";
 
-/// Runs the permission matrix for `caller`. App callers are decided here in full; delegated
-/// callers get the scope-and-role check of [`Caller::may`] (the sign-in work owns that path).
+/// Runs the permission matrix for `caller`: app permissions, or delegated scope AND directory role,
+/// within the tenant's settings and the target's roles in `context`.
 pub(crate) fn check(caller: &Caller, action: Action, context: &Context<'_>) -> ServiceResult<()> {
-    #[allow(unreachable_patterns)]
     let decision = match &caller.principal {
         CallerPrincipal::App { roles, .. } => authorize(Principal::App { permissions: roles }, action, context),
-        _ => match caller.may(action) {
-            true => Ok(()),
-            false if action == Action::ResetRedemption => Err(Refusal::ResetForbidden),
-            false => Err(Refusal::DirectoryAccessDenied),
-        },
+        CallerPrincipal::User { scopes, roles, is_guest, .. } => {
+            let scope_granted = guestlist_domain::permissions::delegated_scope_permits(action, scopes);
+            authorize(Principal::User { scope_granted, roles, is_guest: *is_guest }, action, context)
+        }
     };
     decision.map_err(|refusal| match refusal {
         Refusal::AppCannotInvite => ServiceError::InviteNotPermitted(caller.tenant.id.to_string()),

@@ -151,11 +151,14 @@ impl Services {
                 // A deleted or disabled user's tokens stop working at once.
                 let user = self.store.user(tenant.id, &guestlist_store::UserKey::Id(user_id)).await.map_err(ServiceError::from)?;
                 let user = user.filter(|u| u.account_enabled).ok_or(AuthError::Token(TokenError::Expired))?;
+                let roles = self.store.role_assignments(tenant.id, Some(user_id)).await.map_err(ServiceError::from)?;
                 CallerPrincipal::User {
                     user_id,
                     user_principal_name: upn.unwrap_or_else(|| user.user_principal_name.to_string()),
                     app_id: validated.app_id,
                     scopes: validated.scopes,
+                    roles: roles.into_iter().map(|assignment| assignment.role).collect(),
+                    is_guest: user.user_type == guestlist_domain::user::UserType::Guest,
                 }
             }
         };

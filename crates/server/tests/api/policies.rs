@@ -173,3 +173,35 @@ both_engines! {
         assert_eq!(server.http.get(&link).send().await.unwrap().status(), StatusCode::OK);
     }
 }
+
+async fn guestlist(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_guestlist"))
+            .args(&args)
+            .env_remove("GUESTLIST_CONNECTION")
+            .output()
+            .expect("run guestlist")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_set_invitation_domains() {
+    let server = TestServer::start(crate::harness::Engine::Sqlite).await;
+    let data_dir = server.data_dir.path().display().to_string();
+    let set = |value: &str| {
+        vec!["tenant".into(), "set".into(), "--data-dir".into(), data_dir.clone(), "--invitation-domains".into(), value.into()]
+    };
+    let output = guestlist(set("block:cli-blocked.example,other.example")).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (status, body) = try_invite(&server, &server.token, "x@cli-blocked.example").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(!guestlist(set("deny:x.example")).await.status.success());
+    assert!(!guestlist(set("allow:")).await.status.success());
+    assert_eq!(policy_audits(&server).await.len(), 1, "refused values change nothing");
+    assert!(guestlist(set("any")).await.status.success());
+    let (status, body) = try_invite(&server, &server.token, "x@cli-blocked.example").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(policy_audits(&server).await.len(), 2);
+}

@@ -182,3 +182,123 @@ both_engines! {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 }
+
+// ---- delegated callers: scope AND role, through HTTP ----------------------------------------
+
+const PASSWORD: &str = "Corr3ct-Horse!";
+const REDIRECT: &str = "http://localhost:8400/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
+const USER_ADMINISTRATOR: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+const DIRECTORY_WRITERS: &str = "9360feb5-f418-4baa-8175-e2a00bac4301";
+
+async fn signed_in_member(server: &TestServer, alias: &str) -> (String, String) {
+    let (status, body) = server
+        .post(
+            "/v1.0/users",
+            json!({"accountEnabled": true, "displayName": alias, "mailNickname": alias,
+                   "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"), "passwordProfile": {"password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    (id, delegated_token(server, &format!("{alias}@contoso.onmicrosoft.com")).await)
+}
+
+/// The authorization code flow with PKCE through the sign-in page, as a browser would.
+async fn delegated_token(server: &TestServer, username: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let ca = std::fs::read(server.connection.ca_certificate.as_ref().expect("TLS")).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let scope = ["User.Invite.All", "User.ReadWrite.All"].map(|s| format!("https://graph.microsoft.com/{s}")).join(" ");
+    let params = vec![
+        ("client_id", server.connection.client_id.clone()),
+        ("response_type", "code".to_string()),
+        ("redirect_uri", REDIRECT.to_string()),
+        ("scope", format!("openid {scope}")),
+        ("state", "s".to_string()),
+        ("code_challenge", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()))),
+        ("code_challenge_method", "S256".to_string()),
+    ];
+    let path = format!("{}/{}/oauth2/v2.0/authorize", server.connection.authority_url, server.connection.tenant_id);
+    let page = http.get(&path).query(&params).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let html = page.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let csrf = html[html.find(marker).expect("CSRF field") + marker.len()..].split('"').next().unwrap().to_string();
+    let mut form = params;
+    form.extend([("csrf_token", csrf), ("username", username.to_string()), ("password", PASSWORD.to_string())]);
+    let response = http.post(&path).header("cookie", cookie).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location.query_pairs().find(|(k, _)| k == "code").expect("code").1.into_owned();
+    let token = http
+        .post(format!("{}/{}/oauth2/v2.0/token", server.connection.authority_url, server.connection.tenant_id))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", server.connection.client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::OK);
+    let body: Value = token.json().await.unwrap();
+    body["access_token"].as_str().expect("access_token").to_string()
+}
+
+both_engines! {
+    async fn delegated_callers_need_a_role_as_well_as_a_scope(server: TestServer) {
+        let (_, plain) = signed_in_member(&server, "plain").await;
+        let (inviter_id, inviter) = signed_in_member(&server, "inviter").await;
+        let (helpdesk_id, helpdesk) = signed_in_member(&server, "helpdesk").await;
+        let (writer_id, writer) = signed_in_member(&server, "writer").await;
+        let (admin_id, _) = signed_in_member(&server, "useradmin").await;
+        assign(&server, &inviter_id, GUEST_INVITER).await;
+        assign(&server, &helpdesk_id, HELPDESK_ADMINISTRATOR).await;
+        assign(&server, &writer_id, DIRECTORY_WRITERS).await;
+        assign(&server, &admin_id, USER_ADMINISTRATOR).await;
+        let invite = |email: &str| json!({"invitedUserEmailAddress": email, "inviteRedirectUrl": "https://myapps.microsoft.com"});
+
+        // Invite: any member under `everyone`; only role holders under `adminsAndGuestInviters`.
+        let (status, body) = server.call_as(&plain, Method::POST, "/v1.0/invitations", Some(invite("a@example.com"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, _) = server.patch("/v1.0/policies/authorizationPolicy", json!({"allowInvitesFrom": "adminsAndGuestInviters"})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = server.call_as(&plain, Method::POST, "/v1.0/invitations", Some(invite("b@example.com"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        let (status, body) = server.call_as(&inviter, Method::POST, "/v1.0/invitations", Some(invite("c@example.com"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+
+        // Reset: Helpdesk Administrator on a plain guest, not on one holding an admin role; members never.
+        let guest = server.invite("d@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+        let reset = json!({"invitedUserEmailAddress": "d@example.com", "inviteRedirectUrl": "https://myapps.microsoft.com",
+            "invitedUser": {"id": guest}, "resetRedemption": true});
+        let (status, body) = server.call_as(&plain, Method::POST, "/v1.0/invitations", Some(reset.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Forbidden", "Generic authorization exception.");
+        let (status, body) = server.call_as(&helpdesk, Method::POST, "/v1.0/invitations", Some(reset.clone())).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assign(&server, &guest, USER_ADMINISTRATOR).await;
+        let (status, body) = server.call_as(&helpdesk, Method::POST, "/v1.0/invitations", Some(reset)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Forbidden", "Generic authorization exception.");
+
+        // Writes to users: Directory Writers yes, a plain member no; reads for everyone.
+        let path = format!("/v1.0/users/{guest}");
+        let (status, body) = server.call_as(&plain, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+        let (status, body) = server.call_as(&writer, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) = server.call_as(&plain, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}

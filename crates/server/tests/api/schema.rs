@@ -173,3 +173,37 @@ both_engines! {
         }
     }
 }
+
+both_engines! {
+    async fn role_and_policy_routes_return_schema_conformant_entities(server: TestServer) {
+        let schema = Schema::load();
+        let (_, created) = server
+            .post("/v1.0/users", json!({"accountEnabled": true, "displayName": "Ada", "mailNickname": "ada",
+                "userPrincipalName": "ada@contoso.onmicrosoft.com", "passwordProfile": {"password": "xWwvJ]6NMw+bWH-d"}}))
+            .await;
+        let ada = created["id"].as_str().unwrap();
+        let assignment = json!({"principalId": ada, "roleDefinitionId": "fe930be7-5e62-47db-91af-98c3a49a38b1", "directoryScopeId": "/"});
+        let (status, created) = server.post("/v1.0/roleManagement/directory/roleAssignments", assignment).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
+        schema.assert_fits("unifiedRoleAssignment", &created, "POST /roleManagement/directory/roleAssignments");
+        let collections = [
+            ("/v1.0/directoryRoles", "directoryRole"),
+            ("/v1.0/roleManagement/directory/roleAssignments", "unifiedRoleAssignment"),
+            ("/v1.0/roleManagement/directory/roleDefinitions", "unifiedRoleDefinition"),
+        ];
+        for (path, type_name) in collections {
+            let (_, list) = server.get(path).await;
+            let items = list["value"].as_array().unwrap_or_else(|| panic!("{path}: {list}"));
+            assert!(!items.is_empty(), "{path}");
+            for item in items {
+                schema.assert_fits(type_name, item, path);
+            }
+        }
+        let (_, role) = server.get("/v1.0/directoryRoles(roleTemplateId='fe930be7-5e62-47db-91af-98c3a49a38b1')").await;
+        schema.assert_fits("directoryRole", &role, "GET /directoryRoles(roleTemplateId=...)");
+        let (_, members) = server.get(&format!("/v1.0/directoryRoles/{}/members", role["id"].as_str().unwrap())).await;
+        schema.assert_fits("user", &members["value"][0], "GET /directoryRoles/{id}/members");
+        let (_, policy) = server.get("/v1.0/policies/authorizationPolicy").await;
+        schema.assert_fits("authorizationPolicy", &policy, "GET /policies/authorizationPolicy");
+    }
+}
