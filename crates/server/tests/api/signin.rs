@@ -434,3 +434,66 @@ both_engines! {
         assert!(!cache.exists());
     }
 }
+
+both_engines! {
+    async fn expired_codes_and_device_codes_are_refused(server: TestServer) {
+        use guestlist_domain::signin::{secret_hash, GrantKind, GrantState, OAuthGrant};
+        let user_id = create_member(&server, "hanna").await;
+        let store = &server.services().store;
+        let client_id = guestlist_domain::ObjectId::parse(&server.connection.client_id).unwrap();
+        let tenant_id = guestlist_domain::ObjectId::parse(&server.connection.tenant_id).unwrap();
+        let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let grant = |secret: &str, kind: GrantKind, state: GrantState| OAuthGrant {
+            token_hash: secret_hash(secret),
+            tenant_id,
+            kind,
+            state,
+            client_id,
+            user_id: Some(guestlist_domain::ObjectId::parse(&user_id).unwrap()),
+            family_id: guestlist_domain::ObjectId::new_random(),
+            scope: "User.Read.All openid offline_access".into(),
+            redirect_uri: Some(REDIRECT.into()),
+            code_challenge: Some(challenge(VERIFIER)),
+            nonce: None,
+            user_code: None,
+            created_date_time: past - chrono::Duration::seconds(600),
+            expires_date_time: past,
+        };
+        store.insert_oauth_grant(&grant("expired-code", GrantKind::AuthorizationCode, GrantState::Active)).await.unwrap();
+        let (status, body) = redeem(&server, "expired-code", VERIFIER).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&body, "invalid_grant", 70008);
+
+        let mut device = grant("expired-device", GrantKind::DeviceCode, GrantState::Pending);
+        device.user_code = Some("EXPIREDXX".into());
+        store.insert_oauth_grant(&device).await.unwrap();
+        let client = server.connection.client_id.clone();
+        let (status, body) = token_request(
+            &server,
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", &client), ("device_code", "expired-device")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&body, "expired_token", 70019);
+        // The device login page does not accept an expired code either.
+        let http = browser(&server);
+        let page = http.get(format!("{}/devicelogin", server.connection.authority_url)).send().await.unwrap();
+        let set_cookie = page.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string());
+        let (cookie, token) = form_state(set_cookie, &page.text().await.unwrap());
+        let answer = http
+            .post(format!("{}/devicelogin", server.connection.authority_url))
+            .header("cookie", cookie)
+            .form(&[("csrf_token", token.as_str()), ("user_code", "EXPIREDXX")])
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.text().await.unwrap().contains("That code didn"));
+
+        let mut refresh_grant = grant("expired-refresh", GrantKind::RefreshToken, GrantState::Active);
+        refresh_grant.redirect_uri = None;
+        store.insert_oauth_grant(&refresh_grant).await.unwrap();
+        let (status, body) = refresh(&server, "expired-refresh").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_token_error(&body, "invalid_grant", 700082);
+    }
+}
