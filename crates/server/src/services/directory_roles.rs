@@ -63,7 +63,7 @@ impl Services {
     ) -> ServiceResult<Vec<RoleAssignment>> {
         self.require_role_read(caller)?;
         let all = self.store.role_assignments(caller.tenant.id, principal).await?;
-        Ok(all.into_iter().filter(|a| role.map_or(true, |role| a.role == role)).collect())
+        Ok(all.into_iter().filter(|a| role.is_none_or(|role| a.role == role)).collect())
     }
 
     pub async fn role_assignment(&self, caller: &Caller, id: ObjectId) -> ServiceResult<RoleAssignment> {
