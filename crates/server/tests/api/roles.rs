@@ -69,6 +69,12 @@ both_engines! {
             assert_eq!(status, StatusCode::OK, "{path}: {body}");
             assert_eq!(body["id"], global_id.as_str());
         }
+        // The alternate-key route leaves other root segments to the unknown-segment answer, for every method.
+        for method in [Method::GET, Method::POST, Method::DELETE] {
+            let (status, body) = server.call(method.clone(), "/v1.0/nothingHere", None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method}: {body}");
+            assert_graph_error(&body, "BadRequest", "Resource not found for the segment 'nothingHere'.");
+        }
         let (status, body) = server.get("/v1.0/directoryRoles/00000000-0000-0000-0000-000000000001").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_graph_error(&body, "Request_ResourceNotFound", "does not exist");

@@ -67,7 +67,7 @@ pub fn router(version: GraphVersion) -> Router<AppState> {
         .route("/directoryRoles/{id}/members", get(roles::list_directory_role_members))
         .route("/directoryRoles/{id}/members/$ref", post(roles::add_directory_role_member))
         .route("/directoryRoles/{id}/members/{member}/$ref", axum::routing::delete(roles::remove_directory_role_member))
-        .route("/{segment}", get(roles::get_directory_role_by_template))
+        .route("/{segment}", any(roles::get_directory_role_by_template))
         .route("/roleManagement/directory/roleAssignments", get(roles::list_role_assignments).post(roles::create_role_assignment))
         .route("/roleManagement/directory/roleAssignments/{id}", get(roles::get_role_assignment).delete(roles::delete_role_assignment))
         .route("/roleManagement/directory/roleDefinitions", get(roles::list_role_definitions))

@@ -107,16 +107,21 @@ pub async fn get_directory_role(
     Ok(graph_json(&body).into_response())
 }
 
-/// `GET /directoryRoles(roleTemplateId='...')`: a root segment of its own; anything else there is unknown.
+/// `GET /directoryRoles(roleTemplateId='...')`: a root segment of its own, served for every method
+/// so that anything else there answers as the router's fallback does (unknown segment).
 pub async fn get_directory_role_by_template(
     state: State<AppState>,
     version: GraphVersion,
-    authenticated: Authenticated,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
     Path(segment): Path<String>,
+    authenticated: Result<Authenticated, ApiError>,
 ) -> Result<Response, ApiError> {
     match segment.strip_prefix("directoryRoles") {
-        Some(key) if key.starts_with('(') => get_directory_role(state, version, authenticated, Path(key.to_string())).await,
-        _ => Err(ApiError::unknown_segment(&format!("/{segment}"))),
+        Some(key) if key.starts_with('(') && method == axum::http::Method::GET => {
+            get_directory_role(state, version, authenticated?, Path(key.to_string())).await
+        }
+        _ => Err(ApiError::unknown_segment(uri.path())),
     }
 }
 
