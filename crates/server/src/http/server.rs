@@ -162,13 +162,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         println!("  CA to trust:   {ca}");
     }
     println!("  connection:    {}", connection::path_in(&data_dir).display());
-    shutdown_signal().await;
-    tracing::info!("shutting down");
     if server.services.mail.is_configured() {
         println!("  mail:          delivered over SMTP");
     } else {
         println!("  mail:          off (no --smtp-url): inviteRedeemUrl is the only channel");
     }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
     server.stop().await
 }
 
