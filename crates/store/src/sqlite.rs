@@ -41,10 +41,21 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         // The writer opens (and creates) the file and migrates before any reader connects.
-        let writes = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(map_error)?;
+        // No ping before each use: a local file connection does not go stale, and the ping
+        // doubled the round trips to sqlx's connection thread (BENCHMARKS.md).
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_error)?;
         migrate(&writes).await?;
-        let reads =
-            SqlitePoolOptions::new().max_connections(READ_CONNECTIONS).connect_with(options.read_only(true)).await.map_err(map_error)?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .test_before_acquire(false)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(map_error)?;
         Ok(Arc::new(SqliteStore { reads, writes }))
     }
 
@@ -138,12 +149,33 @@ mod tests {
         UserFilter::Compare { field, op: CompareOp::Eq, value: Literal::String(text.into()) }
     }
 
+    /// Finding who owns an address (every invitation does) uses one index per place an
+    /// address can live, never a walk over the tenant's users.
+    #[tokio::test]
+    async fn address_owner_lookup_uses_indexes() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {}", *crate::schema::USERS_BY_ADDRESS);
+        let rows = sqlx::query(&explain).bind("tenant").bind("a@b.com").fetch_all(&store.reads).await.unwrap();
+        let plan = rows.iter().map(|row| row.get::<String, _>("detail")).collect::<Vec<_>>().join("\n");
+        for lookup in [
+            "(tenant_id=? AND mail_lower=?)",
+            "(tenant_id=? AND invited_email_lower=?)",
+            "(tenant_id=? AND upn_lower=?)",
+            "user_other_mails USING INDEX user_other_mails_address (tenant_id=? AND address_lower=?)",
+            "user_proxy_addresses USING INDEX sqlite_autoindex_user_proxy_addresses_1 (tenant_id=? AND address_lower=?)",
+        ] {
+            assert!(plan.contains(lookup), "{lookup} missing:\n{plan}");
+        }
+        assert!(!plan.contains("SCAN users") && !plan.contains("SCAN user_"), "a scan:\n{plan}");
+    }
+
     /// The lookups a guest admin makes go through an index on the looked-up value, never
     /// through every user of the tenant (issue: "no full scans").
     #[tokio::test]
     async fn guest_admin_lookups_use_their_indexes() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let any = |collection, text: &str| UserFilter::AnyString { collection, predicate: StringPredicate::Compare(CompareOp::Eq, text.into()) };
+        let any =
+            |collection, text: &str| UserFilter::AnyString { collection, predicate: StringPredicate::Compare(CompareOp::Eq, text.into()) };
         let identity = UserFilter::AnyIdentity(IdentityPredicate {
             equals: vec![(IdentityField::IssuerAssignedId, "a@b.com".into()), (IdentityField::Issuer, "mail".into())],
         });
@@ -161,7 +193,10 @@ mod tests {
             let plan = plan(&store, filter.clone()).await;
             assert!(plan.contains(expected), "{filter:?} should use {expected}:\n{plan}");
             assert!(!plan.contains("SCAN users"), "{filter:?} scans users:\n{plan}");
-            assert!(!plan.contains("users_tenant_id_unique (tenant_id=?)\n") && !plan.ends_with("users_tenant_id_unique (tenant_id=?)"), "{filter:?} walks the tenant:\n{plan}");
+            assert!(
+                !plan.contains("users_tenant_id_unique (tenant_id=?)\n") && !plan.ends_with("users_tenant_id_unique (tenant_id=?)"),
+                "{filter:?} walks the tenant:\n{plan}"
+            );
         }
     }
 }
