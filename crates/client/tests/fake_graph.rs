@@ -127,7 +127,7 @@ async fn start() -> (GraphClient, Fake) {
         client_id: "app-1".into(),
         client_secret: "secret+/=".into(),
         ca_certificate: None,
-            cli_client_id: None,
+        cli_client_id: None,
     };
     (GraphClient::new(conn).unwrap(), fake)
 }

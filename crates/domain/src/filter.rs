@@ -193,7 +193,10 @@ pub enum UserFilter {
     },
     /// `$search="displayName:wa"`: some word of the property starts with the term (Graph's
     /// tokenized search). Produced by `$search`, never by `$filter`.
-    Search { field: UserField, term: String },
+    Search {
+        field: UserField,
+        term: String,
+    },
 }
 
 impl UserFilter {
@@ -314,15 +317,31 @@ pub enum GroupFilter {
     And(Box<GroupFilter>, Box<GroupFilter>),
     Or(Box<GroupFilter>, Box<GroupFilter>),
     Not(Box<GroupFilter>),
-    Compare { field: GroupField, op: CompareOp, value: Literal },
-    In { field: GroupField, values: Vec<Literal> },
-    StartsWith { field: GroupField, prefix: String },
+    Compare {
+        field: GroupField,
+        op: CompareOp,
+        value: Literal,
+    },
+    In {
+        field: GroupField,
+        values: Vec<Literal>,
+    },
+    StartsWith {
+        field: GroupField,
+        prefix: String,
+    },
     /// `endsWith(mail,'@contoso.com')`: an advanced query on `mail` and `mailNickname`.
-    EndsWith { field: GroupField, suffix: String },
+    EndsWith {
+        field: GroupField,
+        suffix: String,
+    },
     /// `groupTypes/any(c:c eq 'Unified')`.
     AnyGroupType(StringPredicate),
     /// `$search="displayName:wa"`, as [`UserFilter::Search`]. Produced by `$search`, never by `$filter`.
-    Search { field: GroupField, term: String },
+    Search {
+        field: GroupField,
+        term: String,
+    },
 }
 
 impl GroupFilter {

@@ -24,8 +24,8 @@ pub mod upn;
 pub mod user;
 
 pub use email::EmailAddress;
-pub use group::Group;
 pub use error::DomainError;
+pub use group::Group;
 pub use ids::ObjectId;
 pub use tenant::Tenant;
 pub use upn::Upn;

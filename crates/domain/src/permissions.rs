@@ -97,7 +97,9 @@ impl Action {
             Action::WriteUsers | Action::CreateUser | Action::DeleteUser => &[UserReadWriteAll, DirectoryReadWriteAll],
             Action::ReadGroups => &[GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteGroups => &[GroupReadWriteAll, DirectoryReadWriteAll],
-            Action::ReadGroupMembers => &[GroupMemberReadAll, GroupMemberReadWriteAll, GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
+            Action::ReadGroupMembers => {
+                &[GroupMemberReadAll, GroupMemberReadWriteAll, GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll]
+            }
             Action::WriteGroupMembers => &[GroupMemberReadWriteAll, GroupReadWriteAll, DirectoryReadWriteAll],
             Action::ReadAuditLog => &[AuditLogReadAll],
             // Graph's directoryRole and unifiedRoleAssignment permission tables.

@@ -18,7 +18,7 @@ pub use group::{
 };
 pub use percent::decode_path_segment;
 pub use properties::{canonical_user_property, USER_PROPERTIES};
-pub use search::{parse_group_search, parse_user_search};
 pub use query::{
     parse_query_options, parse_user_list_options, parse_user_orderby, parse_user_select, QueryOptions, UserListOptions, MAX_PAGE_SIZE,
 };
+pub use search::{parse_group_search, parse_user_search};

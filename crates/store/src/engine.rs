@@ -271,7 +271,8 @@ macro_rules! impl_store {
                     max_per_window: u32,
                 ) -> StoreResult<$crate::PasscodeIssue> {
                     use $crate::redemption as r;
-                    let address = || vec![SqlValue::from(code.tenant_id), code.email_lower.as_str().into(), schema::stored_time(window_start).into()];
+                    let address =
+                        || vec![SqlValue::from(code.tenant_id), code.email_lower.as_str().into(), schema::stored_time(window_start).into()];
                     let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
                     execute(&mut transaction, r::PASSCODE_LOCK, vec![code.tenant_id.into(), code.invitation_id.into()]).await?;
                     execute(&mut transaction, r::PASSCODE_PRUNE, address()).await?;
@@ -293,7 +294,10 @@ macro_rules! impl_store {
                     tenant: TenantId,
                     invitation_id: ObjectId,
                 ) -> StoreResult<Option<guestlist_domain::redemption::PasscodeRecord>> {
-                    one(self.read($crate::redemption::LATEST_PASSCODE, vec![tenant.into(), invitation_id.into()]).await?, $crate::redemption::passcode_from_row)
+                    one(
+                        self.read($crate::redemption::LATEST_PASSCODE, vec![tenant.into(), invitation_id.into()]).await?,
+                        $crate::redemption::passcode_from_row,
+                    )
                 }
 
                 async fn reserve_passcode_try(
@@ -319,15 +323,22 @@ macro_rules! impl_store {
                     if execute(&mut transaction, r::PASSCODE_USE, vec![tenant.into(), code_id.into()]).await? == 0 {
                         return Ok(false);
                     }
-                    let prune = vec![tenant.into(), session.email_lower.as_str().into(), schema::stored_time(session.created_date_time).into()];
+                    let prune =
+                        vec![tenant.into(), session.email_lower.as_str().into(), schema::stored_time(session.created_date_time).into()];
                     execute(&mut transaction, r::SESSION_PRUNE, prune).await?;
                     execute(&mut transaction, &r::session_insert(), r::session_values(session)).await?;
                     transaction.commit().await.map_err($map_error)?;
                     Ok(true)
                 }
 
-                async fn redemption_session(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::redemption::RedemptionSession>> {
-                    one(self.read($crate::redemption::SESSION_BY_TOKEN_HASH, vec![token_hash.into()]).await?, $crate::redemption::session_from_row)
+                async fn redemption_session(
+                    &self,
+                    token_hash: &str,
+                ) -> StoreResult<Option<guestlist_domain::redemption::RedemptionSession>> {
+                    one(
+                        self.read($crate::redemption::SESSION_BY_TOKEN_HASH, vec![token_hash.into()]).await?,
+                        $crate::redemption::session_from_row,
+                    )
                 }
 
                 async fn redeem_invitation(&self, write: &$crate::RedemptionWrite) -> StoreResult<$crate::RedeemResult> {
@@ -371,7 +382,8 @@ macro_rules! impl_store {
                 }
 
                 async fn count_member_of(&self, tenant: TenantId, member_id: ObjectId, transitive: bool) -> StoreResult<u64> {
-                    let sql = if transitive { $crate::groups::TRANSITIVE_MEMBER_OF_COUNT.as_str() } else { $crate::groups::MEMBER_OF_COUNT };
+                    let sql =
+                        if transitive { $crate::groups::TRANSITIVE_MEMBER_OF_COUNT.as_str() } else { $crate::groups::MEMBER_OF_COUNT };
                     self.count(sql, vec![tenant.into(), member_id.into()]).await
                 }
 
@@ -523,9 +535,13 @@ macro_rules! impl_store {
                 async fn count_request(&self, tenant: TenantId, scope: &str, window_start: i64, prune_before: i64) -> StoreResult<u64> {
                     let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
                     execute(&mut transaction, schema::THROTTLE_PRUNE, vec![tenant.into(), scope.into(), prune_before.into()]).await?;
-                    let rows = fetch(&mut transaction, schema::THROTTLE_COUNT, vec![tenant.into(), scope.into(), window_start.into()]).await?;
+                    let rows =
+                        fetch(&mut transaction, schema::THROTTLE_COUNT, vec![tenant.into(), scope.into(), window_start.into()]).await?;
                     transaction.commit().await.map_err($map_error)?;
-                    let count = rows.first().ok_or_else(|| StoreError::Database("the throttle upsert returned no row".into()))?.int("request_count")?;
+                    let count = rows
+                        .first()
+                        .ok_or_else(|| StoreError::Database("the throttle upsert returned no row".into()))?
+                        .int("request_count")?;
                     u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
                 }
 
@@ -541,7 +557,8 @@ macro_rules! impl_store {
                     force_change: bool,
                     at: chrono::DateTime<chrono::Utc>,
                 ) -> StoreResult<()> {
-                    let values = vec![user_id.into(), tenant.into(), password_hash.into(), force_change.into(), schema::stored_time(at).into()];
+                    let values =
+                        vec![user_id.into(), tenant.into(), password_hash.into(), force_change.into(), schema::stored_time(at).into()];
                     self.write(vec![Statement { sql: $crate::signin::PASSWORD_UPSERT, values }]).await
                 }
 
@@ -641,11 +658,22 @@ macro_rules! impl_store {
                     all(rows, r::assignment_from_row)
                 }
 
-                async fn role_assignment(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::roles::RoleAssignment>> {
-                    one(self.read(&$crate::roles::ASSIGNMENT_BY_ID, vec![tenant.into(), id.into()]).await?, $crate::roles::assignment_from_row)
+                async fn role_assignment(
+                    &self,
+                    tenant: TenantId,
+                    id: ObjectId,
+                ) -> StoreResult<Option<guestlist_domain::roles::RoleAssignment>> {
+                    one(
+                        self.read(&$crate::roles::ASSIGNMENT_BY_ID, vec![tenant.into(), id.into()]).await?,
+                        $crate::roles::assignment_from_row,
+                    )
                 }
 
-                async fn add_role_assignment(&self, assignment: &guestlist_domain::roles::RoleAssignment, audit: &[AuditRecord]) -> StoreResult<()> {
+                async fn add_role_assignment(
+                    &self,
+                    assignment: &guestlist_domain::roles::RoleAssignment,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<()> {
                     self.change_one_audited($crate::roles::ASSIGNMENT_INSERT, $crate::roles::assignment_values(assignment), audit).await
                 }
 
@@ -685,7 +713,12 @@ macro_rules! impl_store {
                     lease_until: chrono::DateTime<chrono::Utc>,
                     limit: u32,
                 ) -> StoreResult<Vec<guestlist_domain::mail::MailRecord>> {
-                    let values = vec![worker.into(), schema::stored_time(lease_until).into(), schema::stored_time(now).into(), i64::from(limit).into()];
+                    let values = vec![
+                        worker.into(),
+                        schema::stored_time(lease_until).into(),
+                        schema::stored_time(now).into(),
+                        i64::from(limit).into(),
+                    ];
                     let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
                     let rows = fetch(&mut transaction, $crate::mail::claim_sql($engine), values).await?;
                     transaction.commit().await.map_err($map_error)?;
@@ -734,7 +767,10 @@ macro_rules! impl_store {
                 }
 
                 async fn invitation(&self, tenant: TenantId, invitation_id: ObjectId) -> StoreResult<Option<InvitationRecord>> {
-                    one(self.read(&$crate::mail::INVITATION_BY_ID, vec![tenant.into(), invitation_id.into()]).await?, schema::invitation_from_row)
+                    one(
+                        self.read(&$crate::mail::INVITATION_BY_ID, vec![tenant.into(), invitation_id.into()]).await?,
+                        schema::invitation_from_row,
+                    )
                 }
 
                 async fn pending_invitations(
@@ -765,7 +801,9 @@ macro_rules! impl_store {
                 ) -> StoreResult<bool> {
                     let audit = schema::audit_statements(audit)?;
                     let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, $crate::mail::UNSUBSCRIBE, $crate::mail::unsubscribe_values(tenant, address, at)).await? == 0 {
+                    if execute(&mut transaction, $crate::mail::UNSUBSCRIBE, $crate::mail::unsubscribe_values(tenant, address, at)).await?
+                        == 0
+                    {
                         return Ok(false);
                     }
                     execute_all(&mut transaction, audit).await?;

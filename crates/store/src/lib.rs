@@ -35,8 +35,8 @@ mod sqlite;
 pub use error::{Conflict, StoreError};
 pub use groups::{GroupPage, GroupWrite, MemberPage, PageRequest};
 pub use mail::{InvitationCursor, MailFailure, MailWrite, PendingInvitation};
-pub use redemption::{PasscodeIssue, RedeemResult, RedemptionWrite};
 pub use postgres::PostgresStore;
+pub use redemption::{PasscodeIssue, RedeemResult, RedemptionWrite};
 pub use sqlite::SqliteStore;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -236,7 +236,11 @@ pub trait Store: Send + Sync + 'static {
 
     // Directory roles and tenant policies (issue 5 items 2 and 3).
     /// The tenant's role assignments, or those of one principal, oldest first.
-    async fn role_assignments(&self, tenant: TenantId, principal: Option<ObjectId>) -> StoreResult<Vec<guestlist_domain::roles::RoleAssignment>>;
+    async fn role_assignments(
+        &self,
+        tenant: TenantId,
+        principal: Option<ObjectId>,
+    ) -> StoreResult<Vec<guestlist_domain::roles::RoleAssignment>>;
     async fn role_assignment(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::roles::RoleAssignment>>;
     /// Inserts the assignment with the audit entries. `NotFound` when the principal is not a user
     /// of the tenant; `Conflict::Duplicate` when it holds the role already.
@@ -289,7 +293,12 @@ pub trait Store: Send + Sync + 'static {
     async fn mails_for_invitation(&self, tenant: TenantId, invitation_id: ObjectId) -> StoreResult<Vec<MailRecord>>;
     async fn invitation(&self, tenant: TenantId, invitation_id: ObjectId) -> StoreResult<Option<InvitationRecord>>;
     /// Up to `limit` pending invitations after `after`, oldest first, each with its newest mail.
-    async fn pending_invitations(&self, tenant: TenantId, after: Option<InvitationCursor>, limit: u32) -> StoreResult<Vec<PendingInvitation>>;
+    async fn pending_invitations(
+        &self,
+        tenant: TenantId,
+        after: Option<InvitationCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingInvitation>>;
     /// Whether `address` (case-insensitive) asked the tenant for no more invitation mail.
     async fn is_unsubscribed(&self, tenant: TenantId, address: &str) -> StoreResult<bool>;
     /// The tenant and address an unsubscribe token (by its hash) was issued for.
@@ -302,7 +311,14 @@ pub trait Store: Send + Sync + 'static {
     /// Writes audit entries that record no other change (failed sign-ins).
     async fn record_audit(&self, audit: &[AuditRecord]) -> StoreResult<()>;
     /// Sets (or replaces) a user's argon2 password hash.
-    async fn set_user_password(&self, tenant: TenantId, user_id: ObjectId, password_hash: &str, force_change: bool, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn set_user_password(
+        &self,
+        tenant: TenantId,
+        user_id: ObjectId,
+        password_hash: &str,
+        force_change: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
     async fn user_password_hash(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Option<String>>;
     /// The count [`Store::count_request`] holds for a window, without counting (0 when none).
     async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64>;

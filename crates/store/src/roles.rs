@@ -8,7 +8,8 @@ use crate::StoreResult;
 const ASSIGNMENT_SELECT: &str = "SELECT id, tenant_id, principal_id, role_template_id, created_date_time FROM role_assignments";
 
 /// Only a user of the tenant can hold a role: the insert selects it, so a missing user inserts nothing.
-pub(crate) const ASSIGNMENT_INSERT: &str = "INSERT INTO role_assignments (id, tenant_id, principal_id, role_template_id, created_date_time) \
+pub(crate) const ASSIGNMENT_INSERT: &str =
+    "INSERT INTO role_assignments (id, tenant_id, principal_id, role_template_id, created_date_time) \
      SELECT $1, u.tenant_id, u.id, $4, $5 FROM users u WHERE u.tenant_id = $2 AND u.id = $3";
 pub(crate) const ASSIGNMENT_DELETE: &str = "DELETE FROM role_assignments WHERE tenant_id = $1 AND id = $2";
 

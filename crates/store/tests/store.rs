@@ -1223,11 +1223,18 @@ mod group_cases {
             }
         };
         let text = |s: &str| Literal::String(s.to_string());
-        assert_eq!(select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "alp".into() }).await, names(&["Alpha", "Alpine"]));
-        assert_eq!(select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "O'Brien 5".into() }).await, names(&["O'Brien 50%"]));
+        assert_eq!(
+            select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "alp".into() }).await,
+            names(&["Alpha", "Alpine"])
+        );
+        assert_eq!(
+            select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "O'Brien 5".into() }).await,
+            names(&["O'Brien 50%"])
+        );
         assert_eq!(select(GroupFilter::StartsWith { field: GroupField::DisplayName, prefix: "_".into() }).await, names(&[]));
         assert_eq!(
-            select(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: text("UNIFIED-ONE@contoso.onmicrosoft.com") }).await,
+            select(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: text("UNIFIED-ONE@contoso.onmicrosoft.com") })
+                .await,
             names(&["Unified One"])
         );
         assert_eq!(
@@ -1244,7 +1251,9 @@ mod group_cases {
         );
         assert_eq!(select(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: Literal::Null }).await.len(), 4);
         assert_eq!(
-            select(GroupFilter::Not(Box::new(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: text("x@y") }))).await.len(),
+            select(GroupFilter::Not(Box::new(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: text("x@y") })))
+                .await
+                .len(),
             5
         );
 
@@ -1285,7 +1294,8 @@ mod group_cases {
         let other = new_tenant(&store, "fabrikam.onmicrosoft.com").await;
         let stranger = create(&store, member(other.id, "bob@fabrikam.onmicrosoft.com", "Bob")).await;
         assert!(matches!(store.add_group_member(tenant.id, group.id, stranger.id, &[]).await, Err(StoreError::NotFound)));
-        let activities: Vec<String> = store.audit_records(tenant.id, 10).await.unwrap().into_iter().map(|r| r.activity_display_name).collect();
+        let activities: Vec<String> =
+            store.audit_records(tenant.id, 10).await.unwrap().into_iter().map(|r| r.activity_display_name).collect();
         assert_eq!(activities, vec![activity::ADD_MEMBER_TO_GROUP.to_string()], "refused writes leave no audit entry");
 
         store.remove_group_member(tenant.id, group.id, guest.id, &[audit_of(activity::REMOVE_MEMBER_FROM_GROUP)]).await.unwrap();
@@ -1374,7 +1384,8 @@ mod group_cases {
             async move {
                 let count = store.count_groups(tenant.id, Some(&filter)).await.expect("count groups");
                 let query = GroupQuery { filter: Some(filter), order: None, top: 999, after: None };
-                let found: BTreeSet<String> = store.list_groups(tenant.id, &query).await.expect("list groups").groups.into_iter().map(|g| g.display_name).collect();
+                let found: BTreeSet<String> =
+                    store.list_groups(tenant.id, &query).await.expect("list groups").groups.into_iter().map(|g| g.display_name).collect();
                 assert_eq!(count, found.len() as u64, "the count agrees with the list");
                 found
             }
@@ -1450,7 +1461,9 @@ mod group_cases {
         let inner = create_group(&store, new_group(&tenant, "Inner", false)).await;
         let outer = create_group(&store, new_group(&tenant, "Outer", false)).await;
         let top = create_group(&store, new_group(&tenant, "Top", false)).await;
-        for (group, member) in [(inner.id, guest.id), (outer.id, inner.id), (top.id, outer.id), (inner.id, top.id), (outer.id, other_guest.id)] {
+        for (group, member) in
+            [(inner.id, guest.id), (outer.id, inner.id), (top.id, outer.id), (inner.id, top.id), (outer.id, other_guest.id)]
+        {
             store.add_group_member(tenant.id, group, member, &[]).await.unwrap();
         }
         assert_eq!(store.count_group_members(tenant.id, inner.id).await.unwrap(), 2);
@@ -1509,7 +1522,13 @@ mod mail_cases {
         MailWrite { mail, state: DeliveryState::Pending, unsubscribe_token_hash: None }
     }
 
-    async fn invite_with_mail(store: &Arc<dyn Store>, tenant: &Tenant, user: UserWrite, when: DateTime<Utc>, hash: &str) -> (InvitationRecord, OutgoingMail) {
+    async fn invite_with_mail(
+        store: &Arc<dyn Store>,
+        tenant: &Tenant,
+        user: UserWrite,
+        when: DateTime<Utc>,
+        hash: &str,
+    ) -> (InvitationRecord, OutgoingMail) {
         let invitation = invitation(user.user(), hash, when);
         let mail = outgoing(tenant.id, Some(user.user()), Some(invitation.id), &invitation.email, when);
         let write = InvitationWrite {
@@ -1555,7 +1574,10 @@ mod mail_cases {
         let user = guest(&tenant, "ivy@fabrikam.com");
         let entry = audit(tenant.id, "Email delivery failed", &user, at(5));
         assert!(store.mark_mail_failed(mail.id, "b", &failure, std::slice::from_ref(&entry)).await.unwrap());
-        assert_eq!(store.audit_record(tenant.id, entry.id).await.unwrap().map(|a| a.activity_display_name), Some("Email delivery failed".into()));
+        assert_eq!(
+            store.audit_record(tenant.id, entry.id).await.unwrap().map(|a| a.activity_display_name),
+            Some("Email delivery failed".into())
+        );
         let waiting = store.mail(tenant.id, mail.id).await.unwrap().unwrap();
         assert_eq!((waiting.state, waiting.attempts, waiting.next_attempt_date_time), (DeliveryState::Pending, 1, at(20)));
         assert_eq!(waiting.last_error.as_deref(), Some("connection refused"));
@@ -1657,7 +1679,10 @@ async fn role_assignments_add_list_remove_and_refusals(store: Arc<dyn Store>) {
 
     // The same role twice is a conflict; a user of another tenant or no user at all is not found.
     let again = assignment(admin.id, DirectoryRoleTemplate::GlobalAdministrator);
-    assert_eq!(conflict(store.add_role_assignment(&again, &[audit(tenant.id, "Add member to role", &admin, at(5))]).await), Conflict::Duplicate);
+    assert_eq!(
+        conflict(store.add_role_assignment(&again, &[audit(tenant.id, "Add member to role", &admin, at(5))]).await),
+        Conflict::Duplicate
+    );
     for principal in [stranger.id, ObjectId::new_random()] {
         let refused = store.add_role_assignment(&assignment(principal, DirectoryRoleTemplate::GuestInviter), &[]).await;
         assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
@@ -1665,7 +1690,10 @@ async fn role_assignments_add_list_remove_and_refusals(store: Arc<dyn Store>) {
     let audits = store.audit_records(tenant.id, 10).await.unwrap();
     assert_eq!(audits.len(), 1, "refused assignments write no audit entry");
 
-    store.remove_role_assignment(tenant.id, helpdesk.id, &[audit(tenant.id, "Remove member from role", &admin, at(6))]).await.expect("remove");
+    store
+        .remove_role_assignment(tenant.id, helpdesk.id, &[audit(tenant.id, "Remove member from role", &admin, at(6))])
+        .await
+        .expect("remove");
     assert!(matches!(store.remove_role_assignment(tenant.id, helpdesk.id, &[]).await, Err(StoreError::NotFound)));
     assert!(matches!(store.remove_role_assignment(other.id, global.id, &[]).await, Err(StoreError::NotFound)));
     assert_eq!(store.role_assignments(tenant.id, None).await.unwrap(), vec![global.clone()]);
@@ -1682,9 +1710,16 @@ async fn tenant_policies_upsert_with_audit(store: Arc<dyn Store>) {
     let someone = create(&store, member(tenant.id, &format!("someone@{}", tenant.initial_domain), "Someone")).await;
     assert_eq!(store.tenant_policy(tenant.id, "B2BManagementPolicy").await.unwrap(), None);
     let first = r#"{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"AllowedDomains":["a.com"],"BlockedDomains":[]}}}"#;
-    store.put_tenant_policy(tenant.id, "B2BManagementPolicy", first, at(1), &[audit(tenant.id, "Update policy", &someone, at(1))]).await.unwrap();
-    let second = r#"{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"AllowedDomains":[],"BlockedDomains":["x.com"]}}}"#;
-    store.put_tenant_policy(tenant.id, "B2BManagementPolicy", second, at(2), &[audit(tenant.id, "Update policy", &someone, at(2))]).await.unwrap();
+    store
+        .put_tenant_policy(tenant.id, "B2BManagementPolicy", first, at(1), &[audit(tenant.id, "Update policy", &someone, at(1))])
+        .await
+        .unwrap();
+    let second =
+        r#"{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"AllowedDomains":[],"BlockedDomains":["x.com"]}}}"#;
+    store
+        .put_tenant_policy(tenant.id, "B2BManagementPolicy", second, at(2), &[audit(tenant.id, "Update policy", &someone, at(2))])
+        .await
+        .unwrap();
     store.put_tenant_policy(tenant.id, "authorizationPolicy", "{}", at(2), &[]).await.unwrap();
     assert_eq!(store.tenant_policy(tenant.id, "B2BManagementPolicy").await.unwrap().as_deref(), Some(second));
     assert_eq!(store.tenant_policy(tenant.id, "authorizationPolicy").await.unwrap().as_deref(), Some("{}"));

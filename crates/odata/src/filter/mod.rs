@@ -1,8 +1,8 @@
 //! `$filter` on `/users`: nom parses the text into an untyped tree (`syntax`), which is then checked against the user's
 //! properties and types into `UserFilter` (`lower`). `format_user_filter` prints a tree back as `$filter` text.
 
-mod group;
 mod audit;
+mod group;
 mod lower;
 mod print;
 mod syntax;

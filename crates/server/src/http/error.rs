@@ -42,7 +42,10 @@ impl ApiError {
     }
 
     pub fn invalid_token(message: impl Into<String>) -> Self {
-        ApiError { headers: vec![("www-authenticate", "Bearer".into())], ..Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message) }
+        ApiError {
+            headers: vec![("www-authenticate", "Bearer".into())],
+            ..Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
+        }
     }
 
     /// Graph's answer for a path segment it does not serve.

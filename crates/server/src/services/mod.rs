@@ -6,9 +6,9 @@ pub mod directory_roles;
 mod error;
 pub mod groups;
 pub mod invitations;
-pub mod redemption;
 pub mod mail;
 pub mod policies;
+pub mod redemption;
 pub mod signin;
 pub mod sponsors;
 pub mod tenants;
@@ -39,7 +39,12 @@ pub struct Caller {
 
 #[derive(Debug, Clone)]
 pub enum CallerPrincipal {
-    App { app_id: ObjectId, service_principal_id: ObjectId, display_name: String, roles: Vec<AppPermission> },
+    App {
+        app_id: ObjectId,
+        service_principal_id: ObjectId,
+        display_name: String,
+        roles: Vec<AppPermission>,
+    },
     /// A signed-in user acting through a client with delegated scopes (`scp`), with the directory
     /// roles the user holds and whether it is a guest, read when its token was validated.
     User {

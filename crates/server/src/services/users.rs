@@ -97,7 +97,13 @@ impl Services {
 
     /// Creates a member with `passwordProfile.password` (hashed with argon2);
     /// `forceChangePasswordNextSignIn` is stored, but sign-in does not ask for a new password yet.
-    pub async fn create_member(&self, caller: &Caller, member: NewMember, password: String, force_change_password: bool) -> ServiceResult<User> {
+    pub async fn create_member(
+        &self,
+        caller: &Caller,
+        member: NewMember,
+        password: String,
+        force_change_password: bool,
+    ) -> ServiceResult<User> {
         require(caller, Action::CreateUser)?;
         let upn = Upn::parse(&member.user_principal_name).map_err(ServiceError::from_directory_rule)?;
         if !upn.domain().eq_ignore_ascii_case(&caller.tenant.initial_domain) {

@@ -33,7 +33,8 @@ async fn create_groups(server: &TestServer) {
 }
 
 async fn new_group(server: &TestServer, name: &str) -> String {
-    let body = json!({"displayName": name, "mailNickname": name.to_lowercase().replace(' ', "-"), "mailEnabled": false, "securityEnabled": true});
+    let body =
+        json!({"displayName": name, "mailNickname": name.to_lowercase().replace(' ', "-"), "mailEnabled": false, "securityEnabled": true});
     let (status, group) = server.post("/v1.0/groups", body).await;
     assert_eq!(status, StatusCode::CREATED, "{group}");
     group["id"].as_str().unwrap().to_string()
