@@ -3,7 +3,7 @@
 
 use guestlist_domain::filter::{CompareOp, FieldKind, GroupField, GroupFilter, Literal};
 
-use super::lower::{no_signature, path_name, string_predicate, text_function, typed_value, TextFunction, MAX_CLAUSES};
+use super::lower::{lower_into, no_signature, path_name, string_predicate, text_function, typed_value, FilterTree, TextFunction};
 use super::syntax::{Expr, Lit, Operand};
 use crate::ODataError;
 
@@ -14,44 +14,30 @@ fn unsupported(property: &str) -> ODataError {
 }
 
 pub(crate) fn lower_group(expr: Expr) -> Result<GroupFilter, ODataError> {
-    GroupLowering { clauses: 0 }.expr(expr)
+    lower_into(expr)
 }
 
-struct GroupLowering {
-    clauses: usize,
-}
-
-impl GroupLowering {
-    fn expr(&mut self, expr: Expr) -> Result<GroupFilter, ODataError> {
-        match expr {
-            Expr::Or(items) => self.chain(items, GroupFilter::or),
-            Expr::And(items) => self.chain(items, GroupFilter::and),
-            Expr::Not(inner) => Ok(GroupFilter::Not(Box::new(self.expr(*inner)?))),
-            Expr::Compare { left, op, right } => self.clause().and_then(|()| compare(left, op, right)),
-            Expr::In { left, values } => self.clause().and_then(|()| in_list(left, values)),
-            Expr::Call { name, args } => self.clause().and_then(|()| call(&name, args)),
-            Expr::Lambda { collection, quantifier, body } => self.clause().and_then(|()| lambda(collection, &quantifier, body)),
-        }
+impl FilterTree for GroupFilter {
+    fn and(self, other: Self) -> Self {
+        GroupFilter::and(self, other)
     }
-
-    fn clause(&mut self) -> Result<(), ODataError> {
-        self.clauses += 1;
-        if self.clauses > MAX_CLAUSES {
-            return Err(ODataError::BadRequest(format!("Invalid filter clause: The filter has more than {MAX_CLAUSES} clauses.")));
-        }
-        Ok(())
+    fn or(self, other: Self) -> Self {
+        GroupFilter::or(self, other)
     }
-
-    fn chain(&mut self, items: Vec<Expr>, join: fn(GroupFilter, GroupFilter) -> GroupFilter) -> Result<GroupFilter, ODataError> {
-        let mut lowered: Option<GroupFilter> = None;
-        for item in items {
-            let next = self.expr(item)?;
-            lowered = Some(match lowered {
-                None => next,
-                Some(acc) => join(acc, next),
-            });
-        }
-        lowered.ok_or_else(|| ODataError::BadRequest("Invalid filter clause: empty expression.".to_string()))
+    fn not(self) -> Self {
+        GroupFilter::Not(Box::new(self))
+    }
+    fn compare(left: Operand, op: CompareOp, right: Operand) -> Result<Self, ODataError> {
+        compare(left, op, right)
+    }
+    fn in_list(left: Operand, values: Vec<Operand>) -> Result<Self, ODataError> {
+        in_list(left, values)
+    }
+    fn call(name: &str, args: Vec<Operand>) -> Result<Self, ODataError> {
+        call(name, args)
+    }
+    fn lambda(collection: Vec<String>, quantifier: &str, body: Option<(String, Box<Expr>)>) -> Result<Self, ODataError> {
+        lambda(collection, quantifier, body)
     }
 }
 

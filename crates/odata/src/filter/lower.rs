@@ -11,6 +11,47 @@ use crate::ODataError;
 pub const MAX_CLAUSES: usize = 500;
 
 pub(crate) fn lower(expr: Expr) -> Result<UserFilter, ODataError> {
+    lower_into(expr)
+}
+
+/// What a typed filter tree supplies so that one walk lowers `$filter` syntax into it: its
+/// connectives, and how each kind of leaf lowers.
+pub(crate) trait FilterTree: Sized {
+    fn and(self, other: Self) -> Self;
+    fn or(self, other: Self) -> Self;
+    fn not(self) -> Self;
+    fn compare(left: Operand, op: CompareOp, right: Operand) -> Result<Self, ODataError>;
+    fn in_list(left: Operand, values: Vec<Operand>) -> Result<Self, ODataError>;
+    fn call(name: &str, args: Vec<Operand>) -> Result<Self, ODataError>;
+    fn lambda(collection: Vec<String>, quantifier: &str, body: Option<(String, Box<Expr>)>) -> Result<Self, ODataError>;
+}
+
+impl FilterTree for UserFilter {
+    fn and(self, other: Self) -> Self {
+        UserFilter::and(self, other)
+    }
+    fn or(self, other: Self) -> Self {
+        UserFilter::or(self, other)
+    }
+    fn not(self) -> Self {
+        UserFilter::Not(Box::new(self))
+    }
+    fn compare(left: Operand, op: CompareOp, right: Operand) -> Result<Self, ODataError> {
+        compare(left, op, right)
+    }
+    fn in_list(left: Operand, values: Vec<Operand>) -> Result<Self, ODataError> {
+        in_list(left, values)
+    }
+    fn call(name: &str, args: Vec<Operand>) -> Result<Self, ODataError> {
+        call(name, args)
+    }
+    fn lambda(collection: Vec<String>, quantifier: &str, body: Option<(String, Box<Expr>)>) -> Result<Self, ODataError> {
+        lambda(collection, quantifier, body)
+    }
+}
+
+/// Lowers `expr` into any filter tree, counting clauses against [`MAX_CLAUSES`].
+pub(crate) fn lower_into<T: FilterTree>(expr: Expr) -> Result<T, ODataError> {
     Lowering { clauses: 0 }.expr(expr)
 }
 
@@ -19,15 +60,15 @@ struct Lowering {
 }
 
 impl Lowering {
-    fn expr(&mut self, expr: Expr) -> Result<UserFilter, ODataError> {
+    fn expr<T: FilterTree>(&mut self, expr: Expr) -> Result<T, ODataError> {
         match expr {
-            Expr::Or(items) => self.chain(items, UserFilter::or),
-            Expr::And(items) => self.chain(items, UserFilter::and),
-            Expr::Not(inner) => Ok(UserFilter::Not(Box::new(self.expr(*inner)?))),
-            Expr::Compare { left, op, right } => self.clause().and_then(|()| compare(left, op, right)),
-            Expr::In { left, values } => self.clause().and_then(|()| in_list(left, values)),
-            Expr::Call { name, args } => self.clause().and_then(|()| call(&name, args)),
-            Expr::Lambda { collection, quantifier, body } => self.clause().and_then(|()| lambda(collection, &quantifier, body)),
+            Expr::Or(items) => self.chain(items, T::or),
+            Expr::And(items) => self.chain(items, T::and),
+            Expr::Not(inner) => Ok(self.expr::<T>(*inner)?.not()),
+            Expr::Compare { left, op, right } => self.clause().and_then(|()| T::compare(left, op, right)),
+            Expr::In { left, values } => self.clause().and_then(|()| T::in_list(left, values)),
+            Expr::Call { name, args } => self.clause().and_then(|()| T::call(&name, args)),
+            Expr::Lambda { collection, quantifier, body } => self.clause().and_then(|()| T::lambda(collection, &quantifier, body)),
         }
     }
 
@@ -40,8 +81,8 @@ impl Lowering {
     }
 
     /// `a or b or c` is `(a or b) or c`, as OData's left-associative operators read.
-    fn chain(&mut self, items: Vec<Expr>, join: fn(UserFilter, UserFilter) -> UserFilter) -> Result<UserFilter, ODataError> {
-        let mut lowered: Option<UserFilter> = None;
+    fn chain<T: FilterTree>(&mut self, items: Vec<Expr>, join: fn(T, T) -> T) -> Result<T, ODataError> {
+        let mut lowered: Option<T> = None;
         for item in items {
             let next = self.expr(item)?;
             lowered = Some(match lowered {
