@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod audit_query;
 pub mod authorization;
+pub mod bulk_invite;
 pub mod email;
 pub mod error;
 pub mod filter;
