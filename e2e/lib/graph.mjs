@@ -38,5 +38,9 @@ export function graphClient(conn) {
     get: (path) => call("GET", path),
     post: (path, body) => call("POST", path, body),
     patch: (path, body) => call("PATCH", path, body),
+    /** A form POST to `{authority}/{tenant}/oauth2/v2.0/{endpoint}` (`token`, `devicecode`), no token. */
+    oauth: (endpoint, form) => request("POST", `${conn.authorityUrl}/${conn.tenantId}/oauth2/v2.0/${endpoint}`, { form }),
+    /** A Graph GET with another token (a signed-in user's). */
+    getAs: (accessToken, path) => request("GET", `${conn.graphUrl}/v1.0${path}`, { token: accessToken }),
   };
 }
