@@ -67,6 +67,10 @@ const ALL_ROLES: &[DirectoryRoleTemplate] = &DirectoryRoleTemplate::ALL;
 /// [`Action::app_permissions`].
 pub const MATRIX: &[MatrixRow] = &[
     row(Action::InviteGuest, Members::ByInvitePolicy, &[GuestInviter, DirectoryWriters, UserAdministrator, GlobalAdministrator]),
+    // Graph documents Member invitations "if you're a company administrator" without naming roles
+    // (contract §1.7); guestlist reads that as the roles that administer users: User Administrator
+    // and Global Administrator. Guest Inviter, Directory Writers and members by policy may not.
+    row(Action::InviteMember, Members::Never, &[UserAdministrator, GlobalAdministrator]),
     MatrixRow {
         action: Action::ResetRedemption,
         members: Members::Never,
@@ -101,13 +105,12 @@ pub fn matrix_row(action: Action) -> &'static MatrixRow {
 /// Decides whether `principal` may perform `action` in `context`.
 pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>) -> Result<(), Refusal> {
     let refusal = match action {
-        Action::InviteGuest => Refusal::DirectoryAccessDenied,
         Action::ResetRedemption => Refusal::ResetForbidden,
         _ => Refusal::DirectoryAccessDenied,
     };
     // `none`: nobody may invite, not even admins or apps (contract §1.5, §5.1; graph-docs PR #9556
     // lets apps invite under `adminsAndGuestInviters`).
-    if action == Action::InviteGuest && context.allow_invites_from == AllowInvitesFrom::None {
+    if action.is_invitation() && context.allow_invites_from == AllowInvitesFrom::None {
         let lacks_permission = match principal {
             Principal::App { permissions } => !action.permitted_for_app(permissions),
             Principal::User { .. } => false,
@@ -117,7 +120,7 @@ pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>
     match principal {
         Principal::App { permissions } => {
             if !action.permitted_for_app(permissions) {
-                return Err(if action == Action::InviteGuest { Refusal::AppCannotInvite } else { refusal });
+                return Err(if action.is_invitation() { Refusal::AppCannotInvite } else { refusal });
             }
             // An app can't reset a user who holds any directory role (DECISIONS 6).
             if action == Action::ResetRedemption && !context.target_roles.is_empty() {
@@ -156,8 +159,9 @@ mod tests {
     use super::*;
     use crate::permissions::AppPermission::*;
 
-    const ACTIONS: [Action; 15] = [
+    const ACTIONS: [Action; 16] = [
         Action::InviteGuest,
+        Action::InviteMember,
         Action::ResetRedemption,
         Action::ReadUsers,
         Action::WriteUsers,
@@ -179,6 +183,7 @@ mod tests {
     /// Helpdesk Administrator, Guest Inviter, Directory Writers.
     const DELEGATED: &[(Action, &str)] = &[
         (Action::InviteGuest, "Y Y Y Y Y Y Y"),
+        (Action::InviteMember, "N N Y Y N N N"),
         (Action::ResetRedemption, "N N Y Y Y N N"),
         (Action::ReadUsers, "Y Y Y Y Y Y Y"),
         (Action::WriteUsers, "N N Y Y N N Y"),
@@ -261,6 +266,30 @@ mod tests {
     }
 
     #[test]
+    fn delegated_member_invite_by_allow_invites_from() {
+        // Columns as in DELEGATED: admins only, whatever the policy lets members do; `none` stops
+        // admins too. A Member invitation is never allowed where a Guest one is not.
+        let lines = [
+            (AllowInvitesFrom::Everyone, "N N Y Y N N N"),
+            (AllowInvitesFrom::AdminsGuestInvitersAndAllMembers, "N N Y Y N N N"),
+            (AllowInvitesFrom::AdminsAndGuestInviters, "N N Y Y N N N"),
+            (AllowInvitesFrom::None, "N N N N N N N"),
+        ];
+        for (allow_invites_from, line) in lines {
+            let context = Context { allow_invites_from, target_roles: &[] };
+            for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
+                let decision = authorize(Principal::User { scope_granted: true, roles, is_guest }, Action::InviteMember, &context);
+                assert_eq!(decision.is_ok(), allowed, "{allow_invites_from:?} {roles:?} {is_guest}");
+                if allowed {
+                    assert!(delegated(Action::InviteGuest, roles, is_guest, &context), "{allow_invites_from:?} {roles:?}");
+                } else {
+                    assert_eq!(decision, Err(Refusal::DirectoryAccessDenied));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn delegated_reset_by_target_roles() {
         // Columns as in DELEGATED; one line per role the target holds.
         let lines: [(&[DirectoryRoleTemplate], &str); 6] = [
@@ -307,6 +336,7 @@ mod tests {
         // (action, least permission, refusal without any of the action's permissions)
         let lines = [
             (Action::InviteGuest, UserInviteAll, Refusal::AppCannotInvite),
+            (Action::InviteMember, UserInviteAll, Refusal::AppCannotInvite),
             (Action::ResetRedemption, UserReadWriteAll, Refusal::ResetForbidden),
             (Action::ReadUsers, UserReadAll, Refusal::DirectoryAccessDenied),
             (Action::WriteUsers, UserReadWriteAll, Refusal::DirectoryAccessDenied),
@@ -353,5 +383,14 @@ mod tests {
         }
         assert_eq!(invite(AllowInvitesFrom::None, &[UserInviteAll]), Err(Refusal::DirectoryAccessDenied));
         assert_eq!(invite(AllowInvitesFrom::None, &[UserReadAll]), Err(Refusal::AppCannotInvite));
+        // Apps with an invitation permission may invite Members, under every policy but `none`.
+        let invite_member = |allow_invites_from, permissions: &[AppPermission]| {
+            authorize(Principal::App { permissions }, Action::InviteMember, &Context { allow_invites_from, target_roles: &[] })
+        };
+        for value in AllowInvitesFrom::ALL {
+            let expected = if value == AllowInvitesFrom::None { Err(Refusal::DirectoryAccessDenied) } else { Ok(()) };
+            assert_eq!(invite_member(value, &[UserInviteAll]), expected, "{value:?}");
+            assert_eq!(invite_member(value, &[UserReadAll]), Err(Refusal::AppCannotInvite), "{value:?}");
+        }
     }
 }

@@ -66,6 +66,8 @@ impl AppPermission {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     InviteGuest,
+    /// An invitation with `invitedUserType: Member`: admins only (contract §1.7).
+    InviteMember,
     ResetRedemption,
     ReadUsers,
     WriteUsers,
@@ -91,7 +93,8 @@ impl Action {
     pub fn app_permissions(&self) -> &'static [AppPermission] {
         use AppPermission::*;
         match self {
-            Action::InviteGuest => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
+            // An app that may invite may invite Members: Graph's admin-only rule is about users.
+            Action::InviteGuest | Action::InviteMember => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
             Action::ResetRedemption => &[UserReadWriteAll, DirectoryReadWriteAll],
             Action::ReadUsers => &[UserReadAll, UserReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteUsers | Action::CreateUser | Action::DeleteUser => &[UserReadWriteAll, DirectoryReadWriteAll],
@@ -110,6 +113,12 @@ impl Action {
             Action::ReadPolicies => &[PolicyReadAll, PolicyReadWriteAuthorization],
             Action::WritePolicies => &[PolicyReadWriteAuthorization],
         }
+    }
+
+    /// `POST /invitations` without reset: `allowInvitesFrom` applies, and an app without the
+    /// permission gets Graph's invitation-specific 401.
+    pub fn is_invitation(&self) -> bool {
+        matches!(self, Action::InviteGuest | Action::InviteMember)
     }
 
     pub fn permitted_for_app(&self, granted: &[AppPermission]) -> bool {
@@ -163,6 +172,7 @@ mod tests {
     fn delegated_scopes_use_the_same_names() {
         let scopes = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(delegated_scope_permits(Action::InviteGuest, &scopes(&["User.Invite.All"])));
+        assert!(delegated_scope_permits(Action::InviteMember, &scopes(&["User.Invite.All"])));
         assert!(!delegated_scope_permits(Action::ResetRedemption, &scopes(&["User.Invite.All", "User.Read"])));
         assert!(delegated_scope_permits(Action::ReadUsers, &scopes(&["user.readbasic.all"])));
         assert!(delegated_scope_permits(Action::DeleteUser, &scopes(&["Directory.AccessAsUser.All"])));

@@ -7,7 +7,7 @@ use guestlist_domain::ids::ObjectId;
 use guestlist_domain::invitation::{check_reinvite, new_guest, reset_redemption, InvitationRequest, MAX_SPONSORS};
 use guestlist_domain::permissions::Action;
 use guestlist_domain::ticket::{InvitationRecord, RedeemTicket, TicketState};
-use guestlist_domain::user::{ExternalUserState, CREATION_TYPE_INVITATION};
+use guestlist_domain::user::{ExternalUserState, UserType, CREATION_TYPE_INVITATION};
 use guestlist_domain::{DomainError, User};
 use guestlist_store::{Conflict, InvitationWrite, StoreError, UserKey, UserWrite};
 use rand::Rng;
@@ -39,7 +39,15 @@ impl Services {
         }
         let request = request.validate().map_err(ServiceError::from_invitation_rule)?;
         let reset_target = if request.reset_redemption { request.invited_user_id } else { None };
-        self.check_invitation_policies(caller, request.email.as_str(), reset_target).await?;
+        let action = match (reset_target, request.user_type) {
+            // A reset keeps the user's userType, so invitedUserType asks for nothing there.
+            (Some(_), _) => Action::ResetRedemption,
+            // `invitedUserType: Member` is for admins only (contract §1.7): delegated callers
+            // need User Administrator or Global Administrator (`authorization::MATRIX`).
+            (None, UserType::Member) => Action::InviteMember,
+            (None, UserType::Guest) => Action::InviteGuest,
+        };
+        self.check_invitation_policies(caller, action, request.email.as_str(), reset_target).await?;
         self.check_sponsors_exist(caller, &request).await?;
         match (request.reset_redemption, request.invited_user_id) {
             (true, Some(user_id)) => self.reset(caller, request, user_id).await,

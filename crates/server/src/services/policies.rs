@@ -131,11 +131,13 @@ impl Services {
         Ok(())
     }
 
-    /// The invite-time half of the matrix: `allowInvitesFrom`, the roles of a reset's target, and
-    /// the domain list (contract §1.5, §5.1, §5.2; DECISIONS 6). Reads only.
+    /// The invite-time half of the matrix for `action` (an invitation or a reset):
+    /// `allowInvitesFrom`, the roles of a reset's target, and the domain list (contract §1.5,
+    /// §1.7, §5.1, §5.2; DECISIONS 6). Reads only.
     pub(crate) async fn check_invitation_policies(
         &self,
         caller: &Caller,
+        action: Action,
         email: &str,
         reset_target: Option<ObjectId>,
     ) -> ServiceResult<()> {
@@ -146,7 +148,6 @@ impl Services {
             None => Vec::new(),
         };
         let context = Context { allow_invites_from: policy.allow_invites_from, target_roles: &target_roles };
-        let action = if reset_target.is_some() { Action::ResetRedemption } else { Action::InviteGuest };
         check(caller, action, &context)?;
         if !self.load_invitation_domain_policy(tenant).await?.allows_address(email) {
             return Err(ServiceError::InvitationRejected(DOMAIN_BLOCKED_MESSAGE.into()));

@@ -308,3 +308,54 @@ both_engines! {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 }
+
+both_engines! {
+    async fn member_invitations_are_for_admins_only(server: TestServer) {
+        let (_, plain) = signed_in_member(&server, "plain").await;
+        let (inviter_id, inviter) = signed_in_member(&server, "inviter").await;
+        let (admin_id, admin) = signed_in_member(&server, "useradmin").await;
+        assign(&server, &inviter_id, GUEST_INVITER).await;
+        assign(&server, &admin_id, USER_ADMINISTRATOR).await;
+        let invite = |email: &str, user_type: &str| {
+            json!({"invitedUserEmailAddress": email, "inviteRedirectUrl": "https://myapps.microsoft.com", "invitedUserType": user_type})
+        };
+
+        // Under `everyone` a plain member and a Guest Inviter may invite guests, not Members (contract §1.7).
+        let users = server.user_count().await;
+        let audits = audit_count(&server, "Invite external user").await;
+        for (caller, email) in [(&plain, "m1@example.com"), (&inviter, "m2@example.com")] {
+            let (status, body) = server.call_as(caller, Method::POST, "/v1.0/invitations", Some(invite(email, "Member"))).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+            assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+            let (status, found) = server.get(&format!("/v1.0/users?$filter=mail eq '{email}'")).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            assert_eq!(ids(&found), Vec::<String>::new(), "{email}: no user created");
+        }
+        assert_eq!(server.user_count().await, users, "nothing changed");
+        assert_eq!(audit_count(&server, "Invite external user").await, audits, "nothing audited");
+        // Re-inviting an existing guest as a Member is refused the same way.
+        let (status, body) = server.call_as(&plain, Method::POST, "/v1.0/invitations", Some(invite("g1@example.com", "Guest"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = server.call_as(&plain, Method::POST, "/v1.0/invitations", Some(invite("g1@example.com", "Member"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+
+        // A User Administrator may; so may an app with an invitation permission.
+        let (status, body) = server.call_as(&admin, Method::POST, "/v1.0/invitations", Some(invite("m3@example.com", "Member"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["invitedUserType"], "Member");
+        let id = body["invitedUser"]["id"].as_str().unwrap().to_string();
+        assert_eq!(server.user(&id, "userType").await["userType"], "Member");
+        let app = server.token_with(&[AppPermission::UserInviteAll]).await;
+        let (status, body) = server.call_as(&app, Method::POST, "/v1.0/invitations", Some(invite("m4@example.com", "Member"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["invitedUserType"], "Member");
+
+        // `none` stops admins too, with the same refusal.
+        let (status, _) = server.patch("/v1.0/policies/authorizationPolicy", json!({"allowInvitesFrom": "none"})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = server.call_as(&admin, Method::POST, "/v1.0/invitations", Some(invite("m5@example.com", "Member"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+    }
+}
