@@ -645,6 +645,12 @@ macro_rules! impl_store {
                     Ok(execute(&mut connection, $crate::signin::DEVICE_POLL, values).await? == 1)
                 }
 
+                async fn prune_oauth_grants(&self, expired_before: chrono::DateTime<chrono::Utc>, limit: u32) -> StoreResult<u64> {
+                    let values = vec![schema::stored_time(expired_before).into(), i64::from(limit).into()];
+                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
+                    execute(&mut connection, $crate::signin::GRANT_PRUNE, values).await
+                }
+
                 async fn role_assignments(
                     &self,
                     tenant: TenantId,

@@ -349,6 +349,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records a device code poll at `now` unless the previous one came after `not_before`;
     /// false means the client polls too fast.
     async fn record_device_poll(&self, token_hash: &str, now: DateTime<Utc>, not_before: DateTime<Utc>) -> StoreResult<bool>;
+    /// Deletes up to `limit` grants, oldest expiry first, that expired before `expired_before`,
+    /// whatever their state; how many it deleted. Idempotent: replicas sharing the database may
+    /// run it at the same time.
+    async fn prune_oauth_grants(&self, expired_before: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }
 
 /// Opens the configured store and migrates it: PostgreSQL when `database_url` is a

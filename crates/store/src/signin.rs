@@ -42,6 +42,11 @@ pub(crate) const GRANT_REVOKE_FAMILY: &str =
 pub(crate) const DEVICE_POLL: &str = "UPDATE oauth_grants SET last_polled_date_time = $2 \
      WHERE token_hash = $1 AND (last_polled_date_time IS NULL OR last_polled_date_time <= $3)";
 
+/// One bounded batch of grants expired before $1. On PostgreSQL a row another replica deletes
+/// meanwhile is skipped, not an error.
+pub(crate) const GRANT_PRUNE: &str = "DELETE FROM oauth_grants WHERE token_hash IN \
+     (SELECT token_hash FROM oauth_grants WHERE expires_date_time < $1 ORDER BY expires_date_time LIMIT $2)";
+
 pub(crate) fn grant_insert() -> String {
     insert_statement("oauth_grants", &GRANT_COLUMNS)
 }

@@ -1727,3 +1727,424 @@ async fn tenant_policies_upsert_with_audit(store: Arc<dyn Store>) {
     let audits = store.audit_records(tenant.id, 10).await.unwrap();
     assert_eq!(audits.iter().filter(|a| a.activity_display_name == "Update policy").count(), 2);
 }
+
+// ---- member sign-in: passwords, OAuth grants, request windows (issue 5) --------------------
+
+store_tests!(
+    user_passwords_set_replace_and_scope,
+    request_count_reads_windows_without_counting,
+    oauth_grants_insert_and_look_up,
+    oauth_grant_transition_is_compare_and_set,
+    oauth_grant_exchange_spends_once,
+    oauth_family_revocation_takes_live_grants_only,
+    device_polls_count_once_an_interval,
+    spent_oauth_grants_are_pruned_in_batches,
+);
+
+mod grants {
+    use super::*;
+    pub use guestlist_domain::signin::{GrantKind, GrantState, OAuthGrant};
+
+    /// A grant of `kind` in its first state, issued at `at(0)`, expiring at `expires`.
+    pub fn grant(tenant: TenantId, kind: GrantKind, user: Option<ObjectId>, family: ObjectId, expires: DateTime<Utc>) -> OAuthGrant {
+        let (state, redirect_uri, code_challenge, nonce, user_code) = match kind {
+            GrantKind::AuthorizationCode => (
+                GrantState::Active,
+                Some("http://localhost:8400/callback".to_string()),
+                Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_string()),
+                Some("n-0S6_WzA2Mj".to_string()),
+                None,
+            ),
+            GrantKind::RefreshToken => (GrantState::Active, None, None, None, None),
+            GrantKind::DeviceCode => (GrantState::Pending, None, None, None, Some(random_name()[..8].to_uppercase())),
+        };
+        OAuthGrant {
+            token_hash: random_name(),
+            tenant_id: tenant,
+            kind,
+            state,
+            client_id: ObjectId::new_random(),
+            user_id: if kind == GrantKind::DeviceCode { None } else { user },
+            family_id: family,
+            scope: "User.Read.All openid offline_access".into(),
+            redirect_uri,
+            code_challenge,
+            nonce,
+            user_code,
+            created_date_time: at(0),
+            expires_date_time: expires,
+        }
+    }
+
+    /// The next refresh token of `spent`'s family.
+    pub fn next_refresh(spent: &OAuthGrant, user: ObjectId, expires: DateTime<Utc>) -> OAuthGrant {
+        OAuthGrant { client_id: spent.client_id, ..grant(spent.tenant_id, GrantKind::RefreshToken, Some(user), spent.family_id, expires) }
+    }
+
+    pub async fn state(store: &Arc<dyn Store>, grant: &OAuthGrant) -> Option<GrantState> {
+        store.oauth_grant(&grant.token_hash).await.unwrap().map(|g| g.state)
+    }
+
+    /// A tenant and a member to sign in.
+    pub async fn fixture(store: &Arc<dyn Store>) -> (Tenant, User) {
+        let tenant = new_tenant(store, &random_name()).await;
+        let user = create(store, member(tenant.id, &format!("alice@{}", tenant.initial_domain), "Alice")).await;
+        (tenant, user)
+    }
+}
+
+async fn user_passwords_set_replace_and_scope(store: Arc<dyn Store>) {
+    let (tenant, alice) = grants::fixture(&store).await;
+    let other = new_tenant(&store, &random_name()).await;
+    let bob = create(&store, member(tenant.id, &format!("bob@{}", tenant.initial_domain), "Bob")).await;
+    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap(), None);
+    store.set_user_password(tenant.id, alice.id, "$argon2id$v=19$first", true, at(1)).await.unwrap();
+    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap().as_deref(), Some("$argon2id$v=19$first"));
+    // A second set replaces the hash; it is per user and per tenant.
+    store.set_user_password(tenant.id, alice.id, "$argon2id$v=19$second", false, at(2)).await.unwrap();
+    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap().as_deref(), Some("$argon2id$v=19$second"));
+    assert_eq!(store.user_password_hash(tenant.id, bob.id).await.unwrap(), None);
+    assert_eq!(store.user_password_hash(other.id, alice.id).await.unwrap(), None);
+    // The hash goes with its user.
+    store.delete_user(tenant.id, alice.id, &[]).await.unwrap();
+    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap(), None);
+}
+
+async fn request_count_reads_windows_without_counting(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, &random_name()).await;
+    let other = new_tenant(&store, &random_name()).await;
+    let scope = "sign-in-failures:user:alice";
+    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 0);
+    for expected in 1..=3 {
+        assert_eq!(store.count_request(tenant.id, scope, 900, 0).await.unwrap(), expected);
+    }
+    // Reading does not count.
+    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 3);
+    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 3);
+    // Windows, scopes and tenants are apart.
+    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 0);
+    assert_eq!(store.request_count(tenant.id, "sign-in-failures:user:bob", 900).await.unwrap(), 0);
+    assert_eq!(store.request_count(other.id, scope, 900).await.unwrap(), 0);
+    store.count_request(tenant.id, "sign-in-failures:address:192.0.2.1", 900, 0).await.unwrap();
+    // Counting in a later window with `prune_before` past 900 drops the scope's old window only.
+    assert_eq!(store.count_request(tenant.id, scope, 1_800, 1_800).await.unwrap(), 1);
+    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 0);
+    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 1);
+    assert_eq!(store.request_count(tenant.id, "sign-in-failures:address:192.0.2.1", 900).await.unwrap(), 1);
+    // A window that started exactly at `prune_before` stays.
+    assert_eq!(store.count_request(tenant.id, scope, 2_700, 1_800).await.unwrap(), 1);
+    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 1);
+}
+
+async fn oauth_grants_insert_and_look_up(store: Arc<dyn Store>) {
+    use grants::*;
+    let (tenant, alice) = fixture(&store).await;
+    let code = grant(tenant.id, GrantKind::AuthorizationCode, Some(alice.id), ObjectId::new_random(), at(10));
+    let refresh = grant(tenant.id, GrantKind::RefreshToken, Some(alice.id), code.family_id, at(60 * 24 * 90));
+    let device = grant(tenant.id, GrantKind::DeviceCode, None, ObjectId::new_random(), at(15));
+    for g in [&code, &refresh, &device] {
+        store.insert_oauth_grant(g).await.expect("insert grant");
+    }
+    // Every field comes back as written, optional ones included.
+    assert_eq!(store.oauth_grant(&code.token_hash).await.unwrap(), Some(code.clone()));
+    assert_eq!(store.oauth_grant(&refresh.token_hash).await.unwrap(), Some(refresh.clone()));
+    assert_eq!(store.oauth_grant(&device.token_hash).await.unwrap(), Some(device.clone()));
+    assert_eq!(store.oauth_grant("no-such-hash").await.unwrap(), None);
+    let user_code = device.user_code.clone().unwrap();
+    assert_eq!(store.oauth_grant_by_user_code(&user_code).await.unwrap(), Some(device.clone()));
+    assert_eq!(store.oauth_grant_by_user_code("NOSUCHCD").await.unwrap(), None);
+
+    // A token hash and a user code each name one grant.
+    let same_hash = OAuthGrant {
+        token_hash: code.token_hash.clone(),
+        ..grant(tenant.id, GrantKind::RefreshToken, Some(alice.id), code.family_id, at(20))
+    };
+    assert_eq!(conflict(store.insert_oauth_grant(&same_hash).await), Conflict::Duplicate);
+    let same_user_code =
+        OAuthGrant { user_code: Some(user_code.clone()), ..grant(tenant.id, GrantKind::DeviceCode, None, ObjectId::new_random(), at(15)) };
+    assert_eq!(conflict(store.insert_oauth_grant(&same_user_code).await), Conflict::Duplicate);
+    assert_eq!(store.oauth_grant(&code.token_hash).await.unwrap(), Some(code));
+
+    // Grants go with their user (device codes nobody approved have none).
+    store.delete_user(tenant.id, alice.id, &[]).await.unwrap();
+    assert_eq!(store.oauth_grant(&refresh.token_hash).await.unwrap(), None);
+    assert_eq!(store.oauth_grant(&device.token_hash).await.unwrap(), Some(device));
+}
+
+async fn oauth_grant_transition_is_compare_and_set(store: Arc<dyn Store>) {
+    use grants::*;
+    let (tenant, alice) = fixture(&store).await;
+    let device = grant(tenant.id, GrantKind::DeviceCode, None, ObjectId::new_random(), at(15));
+    store.insert_oauth_grant(&device).await.unwrap();
+    let hash = device.token_hash.as_str();
+
+    // Pending → approved sets the user; the same move again finds nothing to move.
+    assert!(store.transition_oauth_grant(hash, GrantState::Pending, GrantState::Approved, Some(alice.id), at(1)).await.unwrap());
+    let approved = store.oauth_grant(hash).await.unwrap().unwrap();
+    assert_eq!((approved.state, approved.user_id), (GrantState::Approved, Some(alice.id)));
+    assert!(!store.transition_oauth_grant(hash, GrantState::Pending, GrantState::Denied, None, at(2)).await.unwrap());
+    assert_eq!(state(&store, &device).await, Some(GrantState::Approved));
+    // Without a user the stored one stays.
+    assert!(store.transition_oauth_grant(hash, GrantState::Approved, GrantState::Used, None, at(3)).await.unwrap());
+    let used = store.oauth_grant(hash).await.unwrap().unwrap();
+    assert_eq!((used.state, used.user_id), (GrantState::Used, Some(alice.id)));
+    assert!(!store.transition_oauth_grant("no-such-hash", GrantState::Pending, GrantState::Approved, None, at(3)).await.unwrap());
+
+    // An expired grant never moves: at its expiry instant or later.
+    let late = grant(tenant.id, GrantKind::DeviceCode, None, ObjectId::new_random(), at(15));
+    store.insert_oauth_grant(&late).await.unwrap();
+    for now in [at(15), at(16)] {
+        assert!(!store
+            .transition_oauth_grant(&late.token_hash, GrantState::Pending, GrantState::Approved, Some(alice.id), now)
+            .await
+            .unwrap());
+    }
+    assert_eq!(store.oauth_grant(&late.token_hash).await.unwrap(), Some(late));
+
+    // Of concurrent approvals and denials of one device code exactly one wins.
+    let contested = grant(tenant.id, GrantKind::DeviceCode, None, ObjectId::new_random(), at(15));
+    store.insert_oauth_grant(&contested).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let hash = contested.token_hash.clone();
+            let to = if i % 2 == 0 { GrantState::Approved } else { GrantState::Denied };
+            tokio::spawn(async move { store.transition_oauth_grant(&hash, GrantState::Pending, to, Some(alice.id), at(1)).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert!(matches!(state(&store, &contested).await, Some(GrantState::Approved | GrantState::Denied)));
+}
+
+async fn oauth_grant_exchange_spends_once(store: Arc<dyn Store>) {
+    use grants::*;
+    let (tenant, alice) = fixture(&store).await;
+    let code = grant(tenant.id, GrantKind::AuthorizationCode, Some(alice.id), ObjectId::new_random(), at(10));
+    store.insert_oauth_grant(&code).await.unwrap();
+
+    // The first exchange spends the code and stores the family's refresh token.
+    let first = next_refresh(&code, alice.id, at(60 * 24 * 90));
+    assert!(store.exchange_oauth_grant(&code.token_hash, GrantState::Active, &first, at(1)).await.unwrap());
+    assert_eq!(state(&store, &code).await, Some(GrantState::Used));
+    assert_eq!(store.oauth_grant(&first.token_hash).await.unwrap(), Some(first.clone()));
+    // The second loses and writes nothing.
+    let second = next_refresh(&code, alice.id, at(60 * 24 * 90));
+    assert!(!store.exchange_oauth_grant(&code.token_hash, GrantState::Active, &second, at(2)).await.unwrap());
+    assert_eq!(store.oauth_grant(&second.token_hash).await.unwrap(), None);
+    assert!(!store.exchange_oauth_grant("no-such-hash", GrantState::Active, &second, at(2)).await.unwrap());
+    assert_eq!(store.oauth_grant(&second.token_hash).await.unwrap(), None);
+
+    // An expired grant, or one in another state than `from`, is not spent.
+    let expired = grant(tenant.id, GrantKind::AuthorizationCode, Some(alice.id), ObjectId::new_random(), at(10));
+    store.insert_oauth_grant(&expired).await.unwrap();
+    let issued = next_refresh(&expired, alice.id, at(100));
+    assert!(!store.exchange_oauth_grant(&expired.token_hash, GrantState::Active, &issued, at(10)).await.unwrap());
+    let device = grant(tenant.id, GrantKind::DeviceCode, None, ObjectId::new_random(), at(15));
+    store.insert_oauth_grant(&device).await.unwrap();
+    assert!(!store.exchange_oauth_grant(&device.token_hash, GrantState::Approved, &issued, at(1)).await.unwrap());
+    assert_eq!(state(&store, &expired).await, Some(GrantState::Active));
+    assert_eq!(state(&store, &device).await, Some(GrantState::Pending));
+    assert_eq!(store.oauth_grant(&issued.token_hash).await.unwrap(), None);
+
+    // Spending and storing are one transaction: when the new grant can't be stored the old one
+    // stays unspent.
+    let clash = OAuthGrant { token_hash: first.token_hash.clone(), ..next_refresh(&expired, alice.id, at(100)) };
+    let unspent = grant(tenant.id, GrantKind::RefreshToken, Some(alice.id), ObjectId::new_random(), at(100));
+    store.insert_oauth_grant(&unspent).await.unwrap();
+    assert_eq!(conflict(store.exchange_oauth_grant(&unspent.token_hash, GrantState::Active, &clash, at(1)).await), Conflict::Duplicate);
+    assert_eq!(state(&store, &unspent).await, Some(GrantState::Active));
+    assert_eq!(store.oauth_grant(&first.token_hash).await.unwrap(), Some(first.clone()));
+
+    // Of concurrent exchanges of one refresh token exactly one wins, and only its successor is stored.
+    let successors: Vec<OAuthGrant> = (0..8).map(|_| next_refresh(&first, alice.id, at(60 * 24 * 90))).collect();
+    let tasks: Vec<_> = successors
+        .iter()
+        .cloned()
+        .map(|next| {
+            let store = store.clone();
+            let spent = first.token_hash.clone();
+            tokio::spawn(async move { store.exchange_oauth_grant(&spent, GrantState::Active, &next, at(3)).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(state(&store, &first).await, Some(GrantState::Used));
+    let mut stored = 0;
+    for next in &successors {
+        stored += usize::from(store.oauth_grant(&next.token_hash).await.unwrap().is_some());
+    }
+    assert_eq!(stored, 1);
+}
+
+async fn oauth_family_revocation_takes_live_grants_only(store: Arc<dyn Store>) {
+    use grants::*;
+    let (tenant, alice) = fixture(&store).await;
+    let other = new_tenant(&store, &random_name()).await;
+    let family = ObjectId::new_random();
+    let code = grant(tenant.id, GrantKind::AuthorizationCode, Some(alice.id), family, at(10));
+    store.insert_oauth_grant(&code).await.unwrap();
+    let first = next_refresh(&code, alice.id, at(1_000));
+    assert!(store.exchange_oauth_grant(&code.token_hash, GrantState::Active, &first, at(1)).await.unwrap());
+    let second = next_refresh(&code, alice.id, at(1_000));
+    assert!(store.exchange_oauth_grant(&first.token_hash, GrantState::Active, &second, at(2)).await.unwrap());
+    // Device codes of the family in each live state, and one already denied.
+    let in_state = |state| OAuthGrant { state, ..grant(tenant.id, GrantKind::DeviceCode, None, family, at(15)) };
+    let (pending, approved, denied) = (in_state(GrantState::Pending), in_state(GrantState::Approved), in_state(GrantState::Denied));
+    // Another sign-in of the tenant, and a grant of another tenant that happens to share the family id.
+    let unrelated = grant(tenant.id, GrantKind::RefreshToken, Some(alice.id), ObjectId::new_random(), at(1_000));
+    let elsewhere = OAuthGrant { tenant_id: other.id, ..grant(other.id, GrantKind::DeviceCode, None, family, at(15)) };
+    for g in [&pending, &approved, &denied, &unrelated, &elsewhere] {
+        store.insert_oauth_grant(g).await.unwrap();
+    }
+
+    assert_eq!(store.revoke_oauth_family(tenant.id, family).await.unwrap(), 3, "second, pending and approved");
+    for (g, expected) in [
+        (&code, GrantState::Used),
+        (&first, GrantState::Used),
+        (&second, GrantState::Revoked),
+        (&pending, GrantState::Revoked),
+        (&approved, GrantState::Revoked),
+        (&denied, GrantState::Denied),
+        (&unrelated, GrantState::Active),
+        (&elsewhere, GrantState::Pending),
+    ] {
+        assert_eq!(state(&store, g).await, Some(expected), "{:?} {:?}", g.kind, g.state);
+    }
+    assert_eq!(store.revoke_oauth_family(tenant.id, family).await.unwrap(), 0, "revoking twice changes nothing");
+    // A revoked refresh token can't be exchanged.
+    let after = next_refresh(&second, alice.id, at(1_000));
+    assert!(!store.exchange_oauth_grant(&second.token_hash, GrantState::Active, &after, at(3)).await.unwrap());
+}
+
+async fn device_polls_count_once_an_interval(store: Arc<dyn Store>) {
+    use grants::*;
+    let tenant = new_tenant(&store, &random_name()).await;
+    let device = grant(tenant.id, GrantKind::DeviceCode, None, ObjectId::new_random(), at(15));
+    store.insert_oauth_grant(&device).await.unwrap();
+    let hash = device.token_hash.as_str();
+    let t0 = at(1);
+    let interval = Duration::seconds(5);
+    let poll = |now: DateTime<Utc>| {
+        let store = store.clone();
+        async move { store.record_device_poll(hash, now, now - interval).await.unwrap() }
+    };
+    assert!(poll(t0).await, "the first poll counts");
+    assert!(!poll(t0 + Duration::seconds(2)).await, "too soon");
+    // A refused poll is not recorded: the interval still runs from t0.
+    assert!(poll(t0 + interval).await, "exactly one interval later");
+    assert!(!poll(t0 + interval + Duration::milliseconds(4_999)).await);
+    assert!(poll(t0 + interval * 2).await);
+    assert!(!store.record_device_poll("no-such-hash", t0, t0 - interval).await.unwrap());
+
+    // Of concurrent polls at one instant one counts.
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            let hash = device.token_hash.clone();
+            let now = t0 + interval * 3;
+            tokio::spawn(async move { store.record_device_poll(&hash, now, now - interval).await.unwrap() })
+        })
+        .collect();
+    let mut counted = 0;
+    for task in tasks {
+        counted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(counted, 1);
+}
+
+async fn spent_oauth_grants_are_pruned_in_batches(store: Arc<dyn Store>) {
+    use grants::*;
+    let (tenant, alice) = fixture(&store).await;
+    let other = new_tenant(&store, &random_name()).await;
+    let now = at(60 * 24 * 30);
+    let cutoff = now - Duration::days(1);
+    let family = ObjectId::new_random();
+    let expiring =
+        |kind, minutes_before_now: i64| grant(tenant.id, kind, Some(alice.id), family, now - Duration::minutes(minutes_before_now));
+
+    // Expired more than a day ago, in every kind and whatever the state: these go.
+    let mut spent = vec![
+        OAuthGrant { state: GrantState::Used, ..expiring(GrantKind::AuthorizationCode, 60 * 24 * 3) },
+        expiring(GrantKind::AuthorizationCode, 60 * 24 + 1),
+        OAuthGrant { state: GrantState::Used, ..expiring(GrantKind::RefreshToken, 60 * 24 * 2) },
+        OAuthGrant { state: GrantState::Revoked, ..expiring(GrantKind::RefreshToken, 60 * 25) },
+        expiring(GrantKind::DeviceCode, 60 * 24 * 5),
+        OAuthGrant { state: GrantState::Denied, ..expiring(GrantKind::DeviceCode, 60 * 24 + 30) },
+    ];
+    // Another tenant's too: pruning is housekeeping over the whole database.
+    spent.push(OAuthGrant { tenant_id: other.id, ..grant(other.id, GrantKind::DeviceCode, None, family, now - Duration::days(2)) });
+    // Live, recently expired, and expired exactly a day ago: these stay.
+    let kept = vec![
+        expiring(GrantKind::RefreshToken, -60 * 24 * 90),
+        expiring(GrantKind::AuthorizationCode, -5),
+        OAuthGrant { state: GrantState::Used, ..expiring(GrantKind::AuthorizationCode, 1) },
+        OAuthGrant { state: GrantState::Used, ..expiring(GrantKind::RefreshToken, 60 * 23) },
+        expiring(GrantKind::DeviceCode, 60 * 24 - 1),
+        expiring(GrantKind::RefreshToken, 60 * 24),
+    ];
+    for g in spent.iter().chain(&kept) {
+        store.insert_oauth_grant(g).await.unwrap();
+    }
+
+    // Bounded batches, oldest expiry first, until nothing is left to prune.
+    assert_eq!(store.prune_oauth_grants(cutoff, 3).await.unwrap(), 3);
+    let mut by_expiry = spent.clone();
+    by_expiry.sort_by_key(|g| g.expires_date_time);
+    for g in &by_expiry[..3] {
+        assert_eq!(store.oauth_grant(&g.token_hash).await.unwrap(), None, "oldest first");
+    }
+    assert_eq!(store.prune_oauth_grants(cutoff, 3).await.unwrap(), 3);
+    assert_eq!(store.prune_oauth_grants(cutoff, 3).await.unwrap(), 1);
+    assert_eq!(store.prune_oauth_grants(cutoff, 3).await.unwrap(), 0);
+    for g in &spent {
+        assert_eq!(store.oauth_grant(&g.token_hash).await.unwrap(), None, "{:?} expiring {}", g.kind, g.expires_date_time);
+    }
+    for g in &kept {
+        assert_eq!(store.oauth_grant(&g.token_hash).await.unwrap().as_ref(), Some(g), "{:?} expiring {}", g.kind, g.expires_date_time);
+    }
+    // A pruned device code's user code may be handed out again.
+    let reused = OAuthGrant {
+        user_code: spent[4].user_code.clone(),
+        ..grant(tenant.id, GrantKind::DeviceCode, None, family, now + Duration::minutes(15))
+    };
+    store.insert_oauth_grant(&reused).await.expect("the user code is free again");
+
+    // Replicas pruning at once delete each grant once, without errors.
+    let many: Vec<OAuthGrant> =
+        (0..40).map(|i| OAuthGrant { state: GrantState::Used, ..expiring(GrantKind::RefreshToken, 60 * 24 * 2 + i) }).collect();
+    for g in &many {
+        store.insert_oauth_grant(g).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut deleted = 0;
+                loop {
+                    match store.prune_oauth_grants(cutoff, 7).await.unwrap() {
+                        0 => return deleted,
+                        n => deleted += n,
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut deleted = 0;
+    for task in tasks {
+        deleted += task.await.unwrap();
+    }
+    assert_eq!(deleted, 40);
+    for g in &many {
+        assert_eq!(store.oauth_grant(&g.token_hash).await.unwrap(), None);
+    }
+    for g in &kept {
+        assert!(store.oauth_grant(&g.token_hash).await.unwrap().is_some());
+    }
+}
