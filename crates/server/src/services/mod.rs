@@ -109,10 +109,18 @@ pub struct Services {
     pub keys: tokens::KeyCache,
     /// SMTP settings and the outbox worker's wake-up; not configured by default.
     pub mail: crate::mail::MailSettings,
+    /// When this process last pruned spent OAuth grants.
+    pub grant_pruning: signin::GrantPruning,
 }
 
 impl Services {
     pub fn new(store: Arc<dyn Store>, public_origin: String) -> Self {
-        Services { store, public_origin, keys: tokens::KeyCache::default(), mail: crate::mail::MailSettings::default() }
+        Services {
+            store,
+            public_origin,
+            keys: tokens::KeyCache::default(),
+            mail: crate::mail::MailSettings::default(),
+            grant_pruning: signin::GrantPruning::default(),
+        }
     }
 }

@@ -2,6 +2,9 @@
 //! rotated refresh tokens with reuse detection, and the device code flow. Codes, refresh tokens
 //! and device codes live in the database as SHA-256 hashes, so any replica redeems them.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Duration, Utc};
@@ -41,6 +44,21 @@ async fn password_matches(password: String, stored: String) -> ServiceResult<boo
     })
     .await
     .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))
+}
+
+/// Spent grants are kept this long past their expiry, so a code or refresh token replayed soon
+/// after still meets its record (and revokes its family) instead of being merely unknown.
+pub const SPENT_GRANT_RETENTION_HOURS: i64 = 24;
+/// Grants deleted per prune at most, so one prune never holds many rows locked.
+pub const GRANT_PRUNE_BATCH: u32 = 500;
+/// One process prunes at most this often (unless the last prune filled its batch).
+pub const GRANT_PRUNE_INTERVAL_SECONDS: i64 = 60;
+
+/// When this process last started pruning spent grants (seconds since the epoch; 0: never, or
+/// prune again at once), shared by the clones of [`Services`].
+#[derive(Debug, Clone, Default)]
+pub struct GrantPruning {
+    last_start: Arc<AtomicI64>,
 }
 
 /// A valid `GET /authorize` request, as the sign-in form carries it along.
@@ -281,6 +299,7 @@ impl Services {
             expires_date_time: now + Duration::seconds(rules::AUTHORIZATION_CODE_SECONDS),
         };
         self.store.insert_oauth_grant(&grant).await?;
+        self.prune_spent_grants_now_and_then(now);
         Ok(code)
     }
 
@@ -318,6 +337,7 @@ impl Services {
             expires_date_time: now + Duration::seconds(rules::DEVICE_CODE_SECONDS),
         };
         self.store.insert_oauth_grant(&grant).await.map_err(ServiceError::from)?;
+        self.prune_spent_grants_now_and_then(now);
         let verification_uri = format!("{}/devicelogin", origin.trim_end_matches('/'));
         Ok(DeviceAuthorization {
             message: format!(
@@ -359,6 +379,42 @@ impl Services {
         Ok(self.store.application(tenant.id, app_id).await.map_err(ServiceError::from)?.ok_or_else(unknown)?)
     }
 
+    /// Deletes one batch of grants (codes, refresh tokens, device codes, whatever their state)
+    /// that expired more than [`SPENT_GRANT_RETENTION_HOURS`] before `now`; how many. A plain
+    /// DELETE by expiry: replicas sharing the database may run it at the same time.
+    pub async fn prune_spent_grants(&self, now: DateTime<Utc>) -> ServiceResult<u64> {
+        let cutoff = now - Duration::hours(SPENT_GRANT_RETENTION_HOURS);
+        Ok(self.store.prune_oauth_grants(cutoff, GRANT_PRUNE_BATCH).await?)
+    }
+
+    /// Starts [`Services::prune_spent_grants`] in the background at most once a minute per
+    /// process. Called wherever grants are issued or redeemed, so the table never grows without
+    /// pruning running; no timer task to start or stop. A full batch lets the next call prune
+    /// again at once.
+    fn prune_spent_grants_now_and_then(&self, now: DateTime<Utc>) {
+        let last_start = &self.grant_pruning.last_start;
+        let previous = last_start.load(Ordering::Relaxed);
+        if now.timestamp() - previous < GRANT_PRUNE_INTERVAL_SECONDS {
+            return;
+        }
+        // Of concurrent requests one starts the prune.
+        if last_start.compare_exchange(previous, now.timestamp(), Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return;
+        }
+        let services = self.clone();
+        tokio::spawn(async move {
+            match services.prune_spent_grants(now).await {
+                Ok(deleted) if deleted >= u64::from(GRANT_PRUNE_BATCH) => {
+                    tracing::info!(deleted, "pruned spent OAuth grants; more to prune");
+                    services.grant_pruning.last_start.store(0, Ordering::Relaxed);
+                }
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "pruned spent OAuth grants"),
+                Err(error) => tracing::warn!(%error, "pruning spent OAuth grants failed; the next interval retries"),
+            }
+        });
+    }
+
     /// The delegated grants of the token endpoint: `authorization_code`, `refresh_token` and
     /// `urn:ietf:params:oauth:grant-type:device_code`. Public clients send no secret; a client
     /// that sends one must send its own.
@@ -373,6 +429,7 @@ impl Services {
             }
         }
         let now = Utc::now();
+        self.prune_spent_grants_now_and_then(now);
         let grant_type = form.grant_type.as_deref().unwrap_or_default();
         let (grant, spent_state) = match grant_type {
             "authorization_code" => {

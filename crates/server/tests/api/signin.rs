@@ -497,3 +497,60 @@ both_engines! {
         assert_token_error(&body, "invalid_grant", 700082);
     }
 }
+
+both_engines! {
+    async fn issuing_and_redeeming_grants_prunes_long_expired_ones(server: TestServer) {
+        use guestlist_domain::signin::{GrantKind, GrantState, OAuthGrant};
+        use guestlist_domain::ObjectId;
+        let user_id = ObjectId::parse(&create_member(&server, "ines").await).unwrap();
+        let store = server.services().store.clone();
+        let tenant_id = ObjectId::parse(&server.connection.tenant_id).unwrap();
+        let now = chrono::Utc::now();
+        let grant = |state: GrantState, expires: chrono::DateTime<chrono::Utc>| OAuthGrant {
+            token_hash: ObjectId::new_random().to_string(),
+            tenant_id,
+            kind: GrantKind::RefreshToken,
+            state,
+            client_id: ObjectId::parse(&server.connection.client_id).unwrap(),
+            user_id: Some(user_id),
+            family_id: ObjectId::new_random(),
+            scope: "User.Read.All offline_access".into(),
+            redirect_uri: None,
+            code_challenge: None,
+            nonce: None,
+            user_code: None,
+            created_date_time: expires - chrono::Duration::days(90),
+            expires_date_time: expires,
+        };
+        let spent = grant(GrantState::Used, now - chrono::Duration::days(2));
+        let recently_expired = grant(GrantState::Used, now - chrono::Duration::hours(1));
+        let live = grant(GrantState::Active, now + chrono::Duration::days(30));
+        for g in [&spent, &recently_expired, &live] {
+            store.insert_oauth_grant(g).await.unwrap();
+        }
+
+        // A sign-in issues a code and redeems it; the first grant work of the process prunes.
+        let code = code_for(&server, SCOPE, &upn(&server, "ines")).await;
+        let (status, body) = redeem(&server, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.oauth_grant(&spent.token_hash).await.unwrap().is_some() {
+            assert!(std::time::Instant::now() < deadline, "the long-expired grant was not pruned");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(store.oauth_grant(&recently_expired.token_hash).await.unwrap().is_some(), "kept a day past expiry");
+        assert!(store.oauth_grant(&live.token_hash).await.unwrap().is_some());
+
+        // Within the minute the process does not prune again; the service call does, once.
+        let another = grant(GrantState::Revoked, now - chrono::Duration::days(3));
+        store.insert_oauth_grant(&another).await.unwrap();
+        let (status, body) = refresh(&server, body["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(store.oauth_grant(&another.token_hash).await.unwrap().is_some());
+        assert_eq!(server.services().prune_spent_grants(chrono::Utc::now()).await.unwrap(), 1);
+        assert_eq!(server.services().prune_spent_grants(chrono::Utc::now()).await.unwrap(), 0);
+        assert!(store.oauth_grant(&another.token_hash).await.unwrap().is_none());
+        assert!(store.oauth_grant(&recently_expired.token_hash).await.unwrap().is_some());
+    }
+}
