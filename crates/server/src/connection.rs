@@ -22,6 +22,14 @@ pub struct ConnectionInfo {
     /// Client id of the "guestlist CLI" public client, for `guestlist login` (device code flow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cli_client_id: Option<String>,
+    /// The admin console's address (`{origin}/console`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
+    /// The demo tenant's Global Administrator and its password, for the console and `guestlist login`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_user_principal_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_password: Option<String>,
 }
 
 pub fn path_in(data_dir: &Path) -> PathBuf {

@@ -1,6 +1,7 @@
 //! HTTP: the Graph API, the OAuth endpoints, and the error mapping, on axum.
 
 pub mod auth;
+mod console;
 pub mod error;
 pub mod graph;
 pub mod guestlist_api;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(graph::policies::guestlist_router())
         .merge(unsubscribe::router())
         .merge(pages::router())
+        .merge(console::router())
         .fallback(|uri: axum::http::Uri| async move {
             error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "NotFound", format!("No resource at '{}'.", uri.path()))
         })

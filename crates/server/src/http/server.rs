@@ -99,6 +99,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let known_secret = previous.as_ref().map(|p| (p.client_id.as_str(), p.client_secret.as_str()));
     let demo = services.ensure_demo_tenant(known_secret).await.map_err(|e| anyhow::anyhow!("preparing the demo tenant: {e}"))?;
     let cli_app = services.ensure_cli_app(&demo.tenant).await.map_err(|e| anyhow::anyhow!("registering the CLI's public client: {e}"))?;
+    let known_password = previous.as_ref().and_then(|p| p.admin_password.as_deref());
+    let admin = services.ensure_demo_admin(&demo, known_password).await.map_err(|e| anyhow::anyhow!("preparing the demo admin: {e}"))?;
 
     let tls_files = match (&config.tls_cert, &config.tls_key, config.plain_http) {
         (_, _, true) => None,
@@ -114,6 +116,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         client_secret: demo.client_secret.clone(),
         ca_certificate: tls_files.as_ref().and_then(|t| t.ca_certificate.as_ref()).map(|p: &PathBuf| p.display().to_string()),
         cli_client_id: Some(cli_app.app_id.to_string()),
+        console_url: Some(format!("{public_origin}/console")),
+        admin_user_principal_name: Some(admin.user_principal_name),
+        admin_password: Some(admin.password),
     };
 
     let in_flight = InFlight::default();
@@ -160,6 +165,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     println!("  client secret: {}", c.client_secret);
     if let Some(ca) = &c.ca_certificate {
         println!("  CA to trust:   {ca}");
+    }
+    if let (Some(console), Some(upn), Some(password)) = (&c.console_url, &c.admin_user_principal_name, &c.admin_password) {
+        println!("  admin console: {console}  (sign in as {upn}, password {password})");
     }
     println!("  connection:    {}", connection::path_in(&data_dir).display());
     if server.services.mail.is_configured() {

@@ -164,7 +164,13 @@ impl Services {
             UserWrite::Create(_) => Vec::new(),
             UserWrite::Update(user) => self.store.sponsors(caller.tenant.id, user.id).await?.iter().map(|sponsor| sponsor.id).collect(),
         };
-        let added: Vec<ObjectId> = request.sponsors.iter().filter(|id| !current.contains(id)).copied().collect();
+        // A new guest invited by a person with no sponsor named gets that person as its sponsor.
+        let inviter: Vec<ObjectId> = match (&caller.principal, write) {
+            (super::CallerPrincipal::User { user_id, .. }, UserWrite::Create(_)) if request.sponsors.is_empty() => vec![*user_id],
+            _ => Vec::new(),
+        };
+        let named = if inviter.is_empty() { &request.sponsors } else { &inviter };
+        let added: Vec<ObjectId> = named.iter().filter(|id| !current.contains(id)).copied().collect();
         if current.len() + added.len() > MAX_SPONSORS {
             return Err(ServiceError::InvitationRejected(format!(
                 "The user already has {} sponsors; a user can have at most {MAX_SPONSORS}.",

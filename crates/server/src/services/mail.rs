@@ -205,6 +205,21 @@ impl Services {
         Ok(self.store.pending_invitations(caller.tenant.id, after, limit.clamp(1, MAX_PENDING_PAGE)).await?)
     }
 
+    /// Every invitation of one user, newest first, each with its latest mail: the guest's
+    /// history as the admin console shows it. Reading it needs the user (`User.Read.All`).
+    pub async fn invitations_of_user(&self, caller: &Caller, user_id: ObjectId) -> ServiceResult<Vec<PendingInvitation>> {
+        super::users::require(caller, Action::ReadUsers)?;
+        let tenant = caller.tenant.id;
+        let mut invitations = self.store.invitations_for_user(tenant, user_id).await?;
+        invitations.sort_by(|a, b| b.created_date_time.cmp(&a.created_date_time));
+        let mut out = Vec::with_capacity(invitations.len());
+        for invitation in invitations {
+            let mail = self.store.mails_for_invitation(tenant, invitation.id).await?.pop();
+            out.push(PendingInvitation { invitation, mail });
+        }
+        Ok(out)
+    }
+
     /// Sends a pending invitation again: a new ticket (the earlier ones of the user are revoked,
     /// DECISIONS 2) and a new invitation mail, in the language of the last one. Audited as the
     /// re-invite it is (`Invite external user`).

@@ -9,13 +9,39 @@ use guestlist_domain::Tenant;
 use guestlist_identity::tokens::{generate_client_secret, hash_client_secret, verify_client_secret};
 use guestlist_store::{Conflict, StoreError};
 
-use super::{ServiceError, ServiceResult, Services};
+use guestlist_domain::roles::DirectoryRoleTemplate;
+use guestlist_store::UserKey;
+use rand::distributions::{Alphanumeric, DistString};
+
+use super::users::{NewMember, UserChanges};
+use super::{Caller, CallerPrincipal, ServiceError, ServiceResult, Services};
+
+/// A password that meets Graph's complexity rule: letters and digits around a symbol.
+fn generate_password() -> String {
+    loop {
+        let mut rng = rand::thread_rng();
+        let password = format!("{}-{}", Alphanumeric.sample_string(&mut rng, 10), Alphanumeric.sample_string(&mut rng, 6));
+        if guestlist_domain::signin::password_meets_complexity(&password) {
+            return password;
+        }
+    }
+}
 
 pub const DEMO_TENANT_NAME: &str = "Contoso";
 pub const DEMO_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
 pub const DEMO_APP_NAME: &str = "guestlist demo app";
 /// The public client `guestlist login` uses.
 pub const CLI_APP_NAME: &str = "guestlist CLI";
+/// The first-party client the admin console signs people in to.
+pub const CONSOLE_APP_NAME: &str = "guestlist admin console";
+/// The demo tenant's Global Administrator, local part of its UPN.
+pub const DEMO_ADMIN_NAME: &str = "admin";
+
+/// The demo tenant's administrator and its password in clear (only shown to the operator).
+pub struct DemoAdmin {
+    pub user_principal_name: String,
+    pub password: String,
+}
 
 /// An app and its secret in clear, which exists only until it is shown to the operator.
 pub struct AppCredentials {
@@ -73,6 +99,64 @@ impl Services {
             return Ok(app);
         }
         Ok(self.add_application(tenant, CLI_APP_NAME, Vec::new()).await?.app)
+    }
+
+    /// The admin console's client of a tenant, registered once (no application permissions;
+    /// what a signed-in person may do comes from the person's directory roles).
+    pub async fn ensure_console_app(&self, tenant: &Tenant) -> ServiceResult<Application> {
+        if let Some(app) = self.store.applications(tenant.id).await?.into_iter().find(|a| a.display_name == CONSOLE_APP_NAME) {
+            return Ok(app);
+        }
+        Ok(self.add_application(tenant, CONSOLE_APP_NAME, Vec::new()).await?.app)
+    }
+
+    /// The demo tenant's Global Administrator `admin@{domain}`, created on first start through
+    /// the same services Graph's `POST /users` and role assignment use, acting as the demo app.
+    /// A known password (from the previous connection.json) that still matches is kept; otherwise
+    /// the account gets a new one, as the demo app's secret does.
+    pub async fn ensure_demo_admin(&self, demo: &AppCredentials, known_password: Option<&str>) -> ServiceResult<DemoAdmin> {
+        let tenant = &demo.tenant;
+        let upn = format!("{DEMO_ADMIN_NAME}@{}", tenant.initial_domain);
+        let caller = Caller {
+            tenant: tenant.clone(),
+            principal: CallerPrincipal::App {
+                app_id: demo.app.app_id,
+                service_principal_id: demo.app.service_principal_id,
+                display_name: demo.app.display_name.clone(),
+                roles: demo.app.app_roles.clone(),
+            },
+        };
+        let existing = self.store.user(tenant.id, &UserKey::UserPrincipalName(upn.clone())).await?;
+        if let Some(user) = existing {
+            if let Some(known) = known_password {
+                if self.password_is(tenant.id, user.id, known).await? {
+                    return Ok(DemoAdmin { user_principal_name: upn, password: known.to_string() });
+                }
+            }
+            let password = generate_password();
+            let hash = super::signin::hash_password(password.clone()).await?;
+            self.store.set_user_password(tenant.id, user.id, &hash, false, Utc::now()).await?;
+            return Ok(DemoAdmin { user_principal_name: upn, password });
+        }
+        let password = generate_password();
+        let member = NewMember {
+            display_name: "Demo Admin".into(),
+            user_principal_name: upn.clone(),
+            mail_nickname: DEMO_ADMIN_NAME.into(),
+            account_enabled: true,
+            changes: UserChanges::default(),
+        };
+        let user = match self.create_member(&caller, member, password.clone(), false).await {
+            Ok(user) => user,
+            // Another replica created it first: its password is the one in its connection.json.
+            Err(ServiceError::UniqueValueTaken(_)) => return Box::pin(self.ensure_demo_admin(demo, known_password)).await,
+            Err(other) => return Err(other),
+        };
+        match self.assign_role(&caller, user.id, DirectoryRoleTemplate::GlobalAdministrator, "already assigned").await {
+            Ok(_) | Err(ServiceError::InvalidRequest(_)) => {}
+            Err(other) => return Err(other),
+        }
+        Ok(DemoAdmin { user_principal_name: upn, password })
     }
 
     pub async fn add_application(&self, tenant: &Tenant, name: &str, permissions: Vec<AppPermission>) -> ServiceResult<AppCredentials> {

@@ -7,6 +7,8 @@ pub mod csrf;
 mod redeem;
 mod signin;
 
+pub(crate) use signin::failure_text as sign_in_failure_text;
+
 use std::sync::LazyLock;
 
 use axum::extract::DefaultBodyLimit;
@@ -36,6 +38,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("message.html", include_str!("../../../templates/pages/message.html")),
         ("signin.html", include_str!("../../../templates/pages/signin.html")),
         ("devicelogin.html", include_str!("../../../templates/pages/devicelogin.html")),
+        ("console/layout.html", include_str!("../../../templates/pages/console/layout.html")),
+        ("console/signin.html", include_str!("../../../templates/pages/console/signin.html")),
+        ("console/guests.html", include_str!("../../../templates/pages/console/guests.html")),
+        ("console/guest.html", include_str!("../../../templates/pages/console/guest.html")),
+        ("console/reset.html", include_str!("../../../templates/pages/console/reset.html")),
+        ("console/invite.html", include_str!("../../../templates/pages/console/invite.html")),
+        ("console/bulk.html", include_str!("../../../templates/pages/console/bulk.html")),
+        ("console/settings.html", include_str!("../../../templates/pages/console/settings.html")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).expect("the embedded page templates parse");

@@ -92,7 +92,7 @@ fn origin_of(uri: &str) -> Option<String> {
 }
 
 /// Text the sign-in form shows for a failure (Entra's wording, AADSTS50126 / 50053 / 50057).
-fn failure_text(failure: &SignInFailure) -> &'static str {
+pub(crate) fn failure_text(failure: &SignInFailure) -> &'static str {
     match failure {
         SignInFailure::InvalidCredentials => "Your account or password is incorrect.",
         SignInFailure::AccountLocked => {
