@@ -7,6 +7,7 @@ mod harness;
 mod audit;
 mod auth;
 mod cli;
+mod console;
 mod deletion;
 mod errors;
 mod group_queries;
