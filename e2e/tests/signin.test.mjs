@@ -267,8 +267,8 @@ for (const engine of engines()) {
       }
       const declined = await pollDeviceCode(device.device_code);
       assert.equal(declined.status, 400, JSON.stringify(declined.body));
-      // RFC 8628's name, as the README documents; Entra's device code page names `authorization_declined`.
-      assert.equal(declined.body.error, "access_denied", JSON.stringify(declined.body));
+      // Entra's device code docs name it `authorization_declined` (RFC 8628 says `access_denied`).
+      assert.equal(declined.body.error, "authorization_declined", JSON.stringify(declined.body));
       assert.match(declined.body.error_description, /declined/);
     });
 

@@ -216,9 +216,10 @@ impl TokenEndpointError {
     pub fn device_code_expired() -> Self {
         Self::grant("expired_token", 70019, "Verification code expired.")
     }
-    /// AADSTS70000: the user declined the device login.
+    /// The user declined the device login: Entra answers `authorization_declined` (its device code
+    /// docs; RFC 8628 names it `access_denied`), and clients stop polling on either.
     pub fn authorization_declined() -> Self {
-        Self::grant("access_denied", 70000, "The user has declined to authorize the device.")
+        Self::grant("authorization_declined", 70000, "The user has declined to authorize the device.")
     }
     /// AADSTS65001-ish: a scope of another resource, or malformed.
     pub fn delegated_scope_invalid(scope: &str) -> Self {

@@ -298,7 +298,7 @@ both_engines! {
         complete_device_login(&server, declined["user_code"].as_str().unwrap(), "", "", true).await;
         let (_, body) = token_request(&server, &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", &client_id),
             ("device_code", declined["device_code"].as_str().unwrap())]).await;
-        assert_eq!(body["error"], "access_denied", "{body}");
+        assert_eq!(body["error"], "authorization_declined", "{body}");
     }
 
     async fn a_delegated_scope_without_the_permission_is_forbidden(server: TestServer) {

@@ -43,9 +43,13 @@ fn client_address(parts: &Parts) -> String {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_string(), |ConnectInfo(addr)| addr.ip().to_string())
 }
 
+/// The sign-in pages' header before a tenant is known (the guest pages say "Guest invitation").
+const SITE: &str = "Sign in";
+const FOOTER: &str = "Sign-in provided by guestlist.";
+
 fn message(status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
     let paragraphs: Vec<String> = paragraphs.iter().map(|p| p.to_string()).collect();
-    Page::render(status, "message.html", context! { title, paragraphs }).into_response()
+    Page::render(status, "message.html", context! { title, paragraphs, site => SITE, footer => FOOTER }).into_response()
 }
 
 fn csrf_refused(rejection: CsrfRejection) -> Response {
@@ -269,7 +273,7 @@ async fn authorize_submit(
 
 fn device_form(state: &AppState, headers: &HeaderMap, status: StatusCode, problem: Option<&str>) -> Response {
     let (token, set_cookie) = csrf::token_for(headers, secure(state));
-    let mut page = Page::render(status, "devicelogin.html", context! { title => "Enter code", problem, csrf_token => token });
+    let mut page = Page::render(status, "devicelogin.html", context! { title => "Enter code", problem, csrf_token => token, site => SITE });
     page.set_cookies.extend(set_cookie);
     page.into_response()
 }
