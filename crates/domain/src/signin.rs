@@ -25,6 +25,42 @@ pub fn password_meets_complexity(password: &str) -> bool {
     classes.iter().filter(|present| **present).count() >= 3
 }
 
+/// Why "Update your password" (the forced change at sign-in) refuses a new password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewPasswordProblem {
+    /// New password and confirmation differ.
+    Mismatch,
+    /// Fails [`password_meets_complexity`].
+    TooSimple,
+    /// The same as the current password.
+    SameAsCurrent,
+}
+
+impl NewPasswordProblem {
+    /// The text the form shows; a weak password gets Graph's complexity message.
+    pub fn message(self) -> &'static str {
+        match self {
+            NewPasswordProblem::Mismatch => "The new passwords don't match. Type the same new password in both boxes.",
+            NewPasswordProblem::TooSimple => PASSWORD_COMPLEXITY_MESSAGE,
+            NewPasswordProblem::SameAsCurrent => "You can't reuse your current password. Choose a different one.",
+        }
+    }
+}
+
+/// Checks a new password chosen at sign-in against the confirmation, the complexity rule and
+/// the (already verified) current password.
+pub fn check_new_password(current: &str, new: &str, confirmation: &str) -> Result<(), NewPasswordProblem> {
+    if new != confirmation {
+        Err(NewPasswordProblem::Mismatch)
+    } else if !password_meets_complexity(new) {
+        Err(NewPasswordProblem::TooSimple)
+    } else if new == current {
+        Err(NewPasswordProblem::SameAsCurrent)
+    } else {
+        Ok(())
+    }
+}
+
 /// An authorization code lives at most ten minutes (Entra's documented lifetime).
 pub const AUTHORIZATION_CODE_SECONDS: i64 = 600;
 /// Device codes expire after 15 minutes, as Entra's `expires_in: 900`.
@@ -46,6 +82,9 @@ pub const LOCKOUT_WINDOW_SECONDS: i64 = 900;
 pub mod activity {
     pub const SIGN_IN_FAILED: &str = "Sign-in failed";
     pub const ACCOUNT_LOCKED: &str = "Account locked out";
+    /// A member chose a new password at sign-in (category `UserManagement`, success), Entra's
+    /// Core Directory entry for a user's own password change.
+    pub const CHANGE_PASSWORD: &str = "Change user password";
 }
 
 /// The OpenID scopes, which never reach the access token's `scp`.
@@ -243,6 +282,15 @@ pub struct OAuthGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_password_must_match_be_complex_and_differ_from_the_current_one() {
+        assert_eq!(check_new_password("Corr3ct-Horse!", "N3w-Battery!", "N3w-Battery!"), Ok(()));
+        assert_eq!(check_new_password("Corr3ct-Horse!", "N3w-Battery!", "N3w-Battery?"), Err(NewPasswordProblem::Mismatch));
+        assert_eq!(check_new_password("Corr3ct-Horse!", "password", "password"), Err(NewPasswordProblem::TooSimple));
+        assert_eq!(check_new_password("Corr3ct-Horse!", "Corr3ct-Horse!", "Corr3ct-Horse!"), Err(NewPasswordProblem::SameAsCurrent));
+        assert_eq!(NewPasswordProblem::TooSimple.message(), PASSWORD_COMPLEXITY_MESSAGE);
+    }
 
     #[test]
     fn complexity_needs_three_classes_and_eight_characters() {
