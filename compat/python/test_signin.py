@@ -42,7 +42,7 @@ def member(server):
         f"{server.graph_url}/v1.0/users",
         headers={"Authorization": f"Bearer {token}"},
         json={"accountEnabled": True, "displayName": alias, "mailNickname": alias, "userPrincipalName": upn,
-              "passwordProfile": {"password": PASSWORD}},
+              "passwordProfile": {"password": PASSWORD, "forceChangePasswordNextSignIn": False}},
     )
     assert r.status_code == 201, r.text
     return {"id": r.json()["id"], "upn": upn}

@@ -562,9 +562,40 @@ macro_rules! impl_store {
                     self.write(vec![Statement { sql: $crate::signin::PASSWORD_UPSERT, values }]).await
                 }
 
-                async fn user_password_hash(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Option<String>> {
-                    let rows = self.read($crate::signin::PASSWORD_HASH, vec![tenant.into(), user_id.into()]).await?;
-                    rows.first().map(|row| row.text("password_hash")).transpose()
+                async fn user_password(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Option<$crate::StoredPassword>> {
+                    let rows = self.read($crate::signin::PASSWORD, vec![tenant.into(), user_id.into()]).await?;
+                    one(rows, |row| {
+                        Ok($crate::StoredPassword {
+                            hash: row.text("password_hash")?,
+                            force_change_next_sign_in: row.boolean("force_change_next_sign_in")?,
+                        })
+                    })
+                }
+
+                async fn change_user_password(
+                    &self,
+                    tenant: TenantId,
+                    user_id: ObjectId,
+                    current_hash: &str,
+                    new_hash: &str,
+                    at: chrono::DateTime<chrono::Utc>,
+                    audit: &[AuditRecord],
+                ) -> StoreResult<bool> {
+                    let values = vec![
+                        tenant.into(),
+                        user_id.into(),
+                        current_hash.into(),
+                        new_hash.into(),
+                        false.into(),
+                        schema::stored_time(at).into(),
+                    ];
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    if execute(&mut transaction, $crate::signin::PASSWORD_CHANGE, values).await? != 1 {
+                        return Ok(false);
+                    }
+                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
+                    transaction.commit().await.map_err($map_error)?;
+                    Ok(true)
                 }
 
                 async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64> {

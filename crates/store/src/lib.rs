@@ -116,6 +116,13 @@ pub struct SigningKeyRecord {
     pub created_date_time: DateTime<Utc>,
 }
 
+/// A member's stored password: the argon2 hash and `passwordProfile.forceChangePasswordNextSignIn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPassword {
+    pub hash: String,
+    pub force_change_next_sign_in: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -319,7 +326,19 @@ pub trait Store: Send + Sync + 'static {
         force_change: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    async fn user_password_hash(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Option<String>>;
+    async fn user_password(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Option<StoredPassword>>;
+    /// Replaces the password whose hash is still `current_hash` with `new_hash`, clears
+    /// `force_change_next_sign_in` and writes the audit entries, in one transaction; `false` (and
+    /// nothing written) when the password changed since it was read.
+    async fn change_user_password(
+        &self,
+        tenant: TenantId,
+        user_id: ObjectId,
+        current_hash: &str,
+        new_hash: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditRecord],
+    ) -> StoreResult<bool>;
     /// The count [`Store::count_request`] holds for a window, without counting (0 when none).
     async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64>;
     async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()>;

@@ -8,7 +8,11 @@ use crate::StoreResult;
 pub(crate) const PASSWORD_UPSERT: &str = "INSERT INTO user_passwords (user_id, tenant_id, password_hash, force_change_next_sign_in, \
      updated_date_time) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, \
      force_change_next_sign_in = excluded.force_change_next_sign_in, updated_date_time = excluded.updated_date_time";
-pub(crate) const PASSWORD_HASH: &str = "SELECT password_hash FROM user_passwords WHERE tenant_id = $1 AND user_id = $2";
+pub(crate) const PASSWORD: &str =
+    "SELECT password_hash, force_change_next_sign_in FROM user_passwords WHERE tenant_id = $1 AND user_id = $2";
+/// Compare-and-set on the hash, so of two changes from the same password one wins.
+pub(crate) const PASSWORD_CHANGE: &str = "UPDATE user_passwords SET password_hash = $4, force_change_next_sign_in = $5, \
+     updated_date_time = $6 WHERE tenant_id = $1 AND user_id = $2 AND password_hash = $3";
 pub(crate) const REQUEST_COUNT: &str =
     "SELECT request_count FROM throttle_windows WHERE tenant_id = $1 AND scope = $2 AND window_start = $3";
 

@@ -19,7 +19,9 @@ use guestlist_domain::tenant::{Application, UpnOnReset};
 use guestlist_domain::ticket::{InvitationRecord, TicketState};
 use guestlist_domain::user::{ExternalUserState, ObjectIdentity, UserType, CREATION_TYPE_INVITATION};
 use guestlist_domain::{Tenant, Upn, User};
-use guestlist_store::{Conflict, Engine, InvitationWrite, SigningKeyRecord, SponsorChange, Store, StoreError, UserKey, UserWrite};
+use guestlist_store::{
+    Conflict, Engine, InvitationWrite, SigningKeyRecord, SponsorChange, Store, StoreError, StoredPassword, UserKey, UserWrite,
+};
 use sqlx::Connection;
 
 // ---- harness -------------------------------------------------------------------------------
@@ -1732,6 +1734,7 @@ async fn tenant_policies_upsert_with_audit(store: Arc<dyn Store>) {
 
 store_tests!(
     user_passwords_set_replace_and_scope,
+    user_password_change_is_compare_and_set,
     request_count_reads_windows_without_counting,
     oauth_grants_insert_and_look_up,
     oauth_grant_transition_is_compare_and_set,
@@ -1797,17 +1800,48 @@ async fn user_passwords_set_replace_and_scope(store: Arc<dyn Store>) {
     let (tenant, alice) = grants::fixture(&store).await;
     let other = new_tenant(&store, &random_name()).await;
     let bob = create(&store, member(tenant.id, &format!("bob@{}", tenant.initial_domain), "Bob")).await;
-    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap(), None);
+    let stored = |hash: &str, force: bool| Some(StoredPassword { hash: hash.into(), force_change_next_sign_in: force });
+    assert_eq!(store.user_password(tenant.id, alice.id).await.unwrap(), None);
     store.set_user_password(tenant.id, alice.id, "$argon2id$v=19$first", true, at(1)).await.unwrap();
-    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap().as_deref(), Some("$argon2id$v=19$first"));
-    // A second set replaces the hash; it is per user and per tenant.
+    assert_eq!(store.user_password(tenant.id, alice.id).await.unwrap(), stored("$argon2id$v=19$first", true));
+    // A second set replaces the hash and the flag; it is per user and per tenant.
     store.set_user_password(tenant.id, alice.id, "$argon2id$v=19$second", false, at(2)).await.unwrap();
-    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap().as_deref(), Some("$argon2id$v=19$second"));
-    assert_eq!(store.user_password_hash(tenant.id, bob.id).await.unwrap(), None);
-    assert_eq!(store.user_password_hash(other.id, alice.id).await.unwrap(), None);
+    assert_eq!(store.user_password(tenant.id, alice.id).await.unwrap(), stored("$argon2id$v=19$second", false));
+    assert_eq!(store.user_password(tenant.id, bob.id).await.unwrap(), None);
+    assert_eq!(store.user_password(other.id, alice.id).await.unwrap(), None);
     // The hash goes with its user.
     store.delete_user(tenant.id, alice.id, &[]).await.unwrap();
-    assert_eq!(store.user_password_hash(tenant.id, alice.id).await.unwrap(), None);
+    assert_eq!(store.user_password(tenant.id, alice.id).await.unwrap(), None);
+}
+
+async fn user_password_change_is_compare_and_set(store: Arc<dyn Store>) {
+    let (tenant, alice) = grants::fixture(&store).await;
+    let other = new_tenant(&store, &random_name()).await;
+    store.set_user_password(tenant.id, alice.id, "$argon2id$v=19$first", true, at(1)).await.unwrap();
+    let entry = |n: i64| audit(tenant.id, "Change user password", &alice, at(n));
+    // From a hash that is no longer current, or in another tenant: nothing written.
+    assert!(!store
+        .change_user_password(tenant.id, alice.id, "$argon2id$v=19$stale", "$argon2id$v=19$x", at(2), &[entry(2)])
+        .await
+        .unwrap());
+    assert!(!store.change_user_password(other.id, alice.id, "$argon2id$v=19$first", "$argon2id$v=19$x", at(2), &[entry(2)]).await.unwrap());
+    let unchanged = StoredPassword { hash: "$argon2id$v=19$first".into(), force_change_next_sign_in: true };
+    assert_eq!(store.user_password(tenant.id, alice.id).await.unwrap(), Some(unchanged));
+    assert!(store.audit_records(tenant.id, 10).await.unwrap().is_empty());
+    // From the current hash: replaced, the flag cleared, the audit entry written; a second
+    // change from the same hash loses.
+    assert!(store
+        .change_user_password(tenant.id, alice.id, "$argon2id$v=19$first", "$argon2id$v=19$new", at(3), &[entry(3)])
+        .await
+        .unwrap());
+    assert!(!store
+        .change_user_password(tenant.id, alice.id, "$argon2id$v=19$first", "$argon2id$v=19$other", at(4), &[entry(4)])
+        .await
+        .unwrap());
+    let changed = StoredPassword { hash: "$argon2id$v=19$new".into(), force_change_next_sign_in: false };
+    assert_eq!(store.user_password(tenant.id, alice.id).await.unwrap(), Some(changed));
+    let audits = store.audit_records(tenant.id, 10).await.unwrap();
+    assert_eq!(audits.iter().map(|a| a.activity_display_name.as_str()).collect::<Vec<_>>(), ["Change user password"]);
 }
 
 async fn request_count_reads_windows_without_counting(store: Arc<dyn Store>) {

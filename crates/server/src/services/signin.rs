@@ -10,13 +10,13 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Duration, Utc};
 use guestlist_domain::audit::{AuditRecord, Initiator, TargetResource};
 use guestlist_domain::ids::ObjectId;
-use guestlist_domain::signin::{self as rules, GrantKind, GrantState, OAuthGrant, RequestedScopes};
+use guestlist_domain::signin::{self as rules, GrantKind, GrantState, NewPasswordProblem, OAuthGrant, RequestedScopes};
 use guestlist_domain::tenant::Application;
 use guestlist_domain::user::UserType;
 use guestlist_domain::{Tenant, User};
 use guestlist_identity::oauth::TokenEndpointError;
 use guestlist_identity::tokens::{client_info, verify_client_secret, UserTokenRequest};
-use guestlist_store::UserKey;
+use guestlist_store::{StoredPassword, UserKey};
 
 use super::tokens::{ClientCredentials, TokenFailure};
 use super::{ServiceError, ServiceResult, Services};
@@ -117,7 +117,25 @@ pub enum SignInFailure {
     AddressLocked,
     /// AADSTS50057.
     AccountDisabled,
+    /// The password is right, but `forceChangePasswordNextSignIn` asks for a new one first
+    /// (Entra's "Update your password", AADSTS50055's interactive form).
+    PasswordChangeRequired,
+    /// The current password is right; the new one is refused and nothing changed.
+    NewPasswordRefused(NewPasswordProblem),
     Service(ServiceError),
+}
+
+/// A new password chosen on "Update your password", with its confirmation.
+#[derive(Clone)]
+pub struct NewPassword {
+    pub password: String,
+    pub confirmation: String,
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(..)")
+    }
 }
 
 impl From<ServiceError> for SignInFailure {
@@ -236,7 +254,20 @@ impl Services {
     /// Checks a member's username (UPN) and password, counting failures per account and per
     /// client address; the fifth failure of an account in a 15-minute window locks it for the
     /// rest of the window. Failures against a known account are audited.
-    pub async fn sign_in(&self, tenant: &Tenant, username: &str, password: &str, client_address: &str) -> Result<User, SignInFailure> {
+    ///
+    /// A member whose `forceChangePasswordNextSignIn` is set gets
+    /// [`SignInFailure::PasswordChangeRequired`] until the form comes back with `new_password`:
+    /// the current password is checked as always (a wrong one counts as a failure), then the
+    /// new one is stored, the flag cleared, and the sign-in goes on. Nothing is kept between the
+    /// two posts, so any replica answers either.
+    pub async fn sign_in(
+        &self,
+        tenant: &Tenant,
+        username: &str,
+        password: &str,
+        new_password: Option<&NewPassword>,
+        client_address: &str,
+    ) -> Result<User, SignInFailure> {
         let now = Utc::now();
         let window = window_start(now);
         let prune_before = window - 4 * rules::LOCKOUT_WINDOW_SECONDS;
@@ -251,23 +282,29 @@ impl Services {
             }
         }
         let stored = match &user {
-            Some(user) => self.store.user_password_hash(tenant.id, user.id).await?,
+            Some(user) => self.store.user_password(tenant.id, user.id).await?,
             None => None,
         };
-        let verified = match stored {
-            Some(stored) => password_matches(password.to_string(), stored).await?,
+        let verified = match &stored {
+            Some(stored) => password_matches(password.to_string(), stored.hash.clone()).await?,
             None => {
                 // The same work for an unknown account, so timing tells nothing.
                 let _ = hash_password(password.to_string()).await?;
                 false
             }
         };
-        if verified {
-            let user = user.ok_or_else(|| ServiceError::Internal("verified a password without a user".into()))?;
+        if let (true, Some(user), Some(stored)) = (verified, &user, stored) {
             if !user.account_enabled {
                 return Err(SignInFailure::AccountDisabled);
             }
-            return Ok(user);
+            return match new_password {
+                Some(new_password) => {
+                    self.change_password_at_sign_in(tenant, user, password, &stored, new_password).await?;
+                    Ok(user.clone())
+                }
+                None if stored.force_change_next_sign_in => Err(SignInFailure::PasswordChangeRequired),
+                None => Ok(user.clone()),
+            };
         }
         self.store.count_request(tenant.id, &address_scope(client_address), window, prune_before).await?;
         let Some(user) = user else { return Err(SignInFailure::InvalidCredentials) };
@@ -282,6 +319,28 @@ impl Services {
         } else {
             Err(SignInFailure::InvalidCredentials)
         }
+    }
+
+    /// Stores the new password a member chose at sign-in (current password already verified)
+    /// and clears `forceChangePasswordNextSignIn`, audited as Entra's "Change user password".
+    async fn change_password_at_sign_in(
+        &self,
+        tenant: &Tenant,
+        user: &User,
+        current: &str,
+        stored: &StoredPassword,
+        new_password: &NewPassword,
+    ) -> Result<(), SignInFailure> {
+        rules::check_new_password(current, &new_password.password, &new_password.confirmation)
+            .map_err(SignInFailure::NewPasswordRefused)?;
+        let new_hash = hash_password(new_password.password.clone()).await?;
+        let now = Utc::now();
+        let audit = self_service_audit(tenant, user, rules::activity::CHANGE_PASSWORD, "Update", now);
+        if !self.store.change_user_password(tenant.id, user.id, &stored.hash, &new_hash, now, &[audit]).await? {
+            // Another sign-in changed it since we read it: this current password is spent.
+            return Err(SignInFailure::InvalidCredentials);
+        }
+        Ok(())
     }
 
     /// Issues the authorization code for a signed-in user: single use, ten minutes, bound to
@@ -586,8 +645,8 @@ impl Services {
         user_id: ObjectId,
         password: &str,
     ) -> ServiceResult<bool> {
-        match self.store.user_password_hash(tenant, user_id).await? {
-            Some(stored) => password_matches(password.to_string(), stored).await,
+        match self.store.user_password(tenant, user_id).await? {
+            Some(stored) => password_matches(password.to_string(), stored.hash).await,
             None => Ok(false),
         }
     }
@@ -595,7 +654,13 @@ impl Services {
     /// Signs a member in to the admin console: the tenant is the one whose domain ends the UPN,
     /// then the same password check, lockout and audit as the sign-in page, then a token of the
     /// tenant's console client.
-    pub async fn console_sign_in(&self, username: &str, password: &str, client_address: &str) -> Result<ConsoleSession, SignInFailure> {
+    pub async fn console_sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        new_password: Option<&NewPassword>,
+        client_address: &str,
+    ) -> Result<ConsoleSession, SignInFailure> {
         let domain = username.rsplit_once('@').map(|(_, domain)| domain).unwrap_or_default();
         let tenant = match domain {
             "" => None,
@@ -606,7 +671,7 @@ impl Services {
             let _ = hash_password(password.to_string()).await?;
             return Err(SignInFailure::InvalidCredentials);
         };
-        let user = self.sign_in(&tenant, username, password, client_address).await?;
+        let user = self.sign_in(&tenant, username, password, new_password, client_address).await?;
         let app = self.ensure_console_app(&tenant).await?;
         let (access_token, expires_in) = self.first_party_access_token(&tenant, &app, &user).await?;
         Ok(ConsoleSession { access_token, expires_in })
@@ -633,7 +698,16 @@ impl Services {
     }
 }
 
+/// A failed sign-in's audit entry (category `Authentication`, result `failure`).
 fn sign_in_audit(tenant: &Tenant, user: &User, activity: &str, at: DateTime<Utc>) -> AuditRecord {
+    let mut record = self_service_audit(tenant, user, activity, "Other", at);
+    record.category = "Authentication".into();
+    record.result = "failure".into();
+    record
+}
+
+/// A Core Directory entry about a member, initiated by that member (category `UserManagement`).
+fn self_service_audit(tenant: &Tenant, user: &User, activity: &str, operation_type: &str, at: DateTime<Utc>) -> AuditRecord {
     let initiator = Initiator::User { id: user.id.to_string(), user_principal_name: user.user_principal_name.to_string() };
     let target = TargetResource {
         id: user.id.to_string(),
@@ -642,9 +716,7 @@ fn sign_in_audit(tenant: &Tenant, user: &User, activity: &str, at: DateTime<Utc>
         user_principal_name: Some(user.user_principal_name.to_string()),
         modified_properties: vec![],
     };
-    let mut record = AuditRecord::invited_users(tenant.id, activity, "Other", initiator, ObjectId::new_random(), target, at);
-    record.category = "Authentication".into();
+    let mut record = AuditRecord::invited_users(tenant.id, activity, operation_type, initiator, ObjectId::new_random(), target, at);
     record.logged_by_service = "Core Directory".into();
-    record.result = "failure".into();
     record
 }

@@ -202,7 +202,8 @@ async fn signed_in_member(server: &TestServer, alias: &str) -> (String, String) 
         .post(
             "/v1.0/users",
             json!({"accountEnabled": true, "displayName": alias, "mailNickname": alias,
-                   "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"), "passwordProfile": {"password": PASSWORD}}),
+                   "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"),
+                   "passwordProfile": {"password": PASSWORD, "forceChangePasswordNextSignIn": false}}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

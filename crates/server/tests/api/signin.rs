@@ -24,12 +24,17 @@ fn browser(server: &TestServer) -> reqwest::Client {
         .expect("client")
 }
 
+/// A member who signs in with [`PASSWORD`] as it is.
 async fn create_member(server: &TestServer, alias: &str) -> String {
+    create_member_with(server, alias, json!({"password": PASSWORD, "forceChangePasswordNextSignIn": false})).await
+}
+
+async fn create_member_with(server: &TestServer, alias: &str, password_profile: Value) -> String {
     let (status, body) = server
         .post(
             "/v1.0/users",
             json!({"accountEnabled": true, "displayName": alias, "mailNickname": alias,
-                   "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"), "passwordProfile": {"password": PASSWORD}}),
+                   "userPrincipalName": format!("{alias}@contoso.onmicrosoft.com"), "passwordProfile": password_profile}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -70,6 +75,11 @@ fn authorize_params(server: &TestServer, scope: &str) -> Vec<(&'static str, Stri
 
 /// Opens the sign-in page and posts the form; the response to the post.
 async fn sign_in(server: &TestServer, scope: &str, username: &str, password: &str) -> reqwest::Response {
+    sign_in_session(server, scope, username, password).await.1
+}
+
+/// [`sign_in`], keeping the browser's CSRF cookie for the next form.
+async fn sign_in_session(server: &TestServer, scope: &str, username: &str, password: &str) -> (String, reqwest::Response) {
     let http = browser(server);
     let path = format!("{}/{}/oauth2/v2.0/authorize", server.connection.authority_url, server.connection.tenant_id);
     let params = authorize_params(server, scope);
@@ -81,12 +91,17 @@ async fn sign_in(server: &TestServer, scope: &str, username: &str, password: &st
     let (cookie, token) = form_state(set_cookie, &html);
     let mut form = params;
     form.extend([("csrf_token", token), ("username", username.to_string()), ("password", password.to_string())]);
-    http.post(&path).header("cookie", cookie).form(&form).send().await.expect("sign-in post")
+    let response = http.post(&path).header("cookie", &cookie).form(&form).send().await.expect("sign-in post");
+    (cookie, response)
 }
 
 /// Signs in and returns the authorization code from the redirect.
 async fn code_for(server: &TestServer, scope: &str, username: &str) -> String {
-    let response = sign_in(server, scope, username, PASSWORD).await;
+    code_from(sign_in(server, scope, username, PASSWORD).await)
+}
+
+/// The authorization code of a sign-in's redirect to the client.
+fn code_from(response: reqwest::Response) -> String {
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = response.headers()["location"].to_str().unwrap().to_string();
     let url = url::Url::parse(&location).unwrap();
@@ -324,6 +339,186 @@ both_engines! {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{weak}");
             assert_graph_error(&body, "Request_BadRequest", "does not comply with password complexity requirements");
         }
+    }
+}
+
+/// The hidden fields of a page's form, unescaped.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let marker = "<input type=\"hidden\" name=\"";
+    let unescape = |text: &str| {
+        text.replace("&#x2f;", "/")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    html.match_indices(marker)
+        .map(|(at, _)| {
+            let rest = &html[at + marker.len()..];
+            let name = rest.split('"').next().unwrap();
+            let value = rest.split("value=\"").nth(1).unwrap().split('"').next().unwrap();
+            (name.to_string(), unescape(value))
+        })
+        .collect()
+}
+
+/// Posts "Update your password" as a browser would: the page's hidden fields (the original
+/// request's and the CSRF token), the username, the current password and the new one twice.
+async fn post_new_password(
+    server: &TestServer,
+    action: &str,
+    cookie: &str,
+    page: &str,
+    [username, current, new, confirm]: [&str; 4],
+) -> reqwest::Response {
+    assert!(page.contains("<h1>Update your password</h1>") && page.contains("name=\"new_password\""), "{page}");
+    let mut form = hidden_fields(page);
+    for (name, value) in
+        [("username", username), ("password", current), ("new_password", new), ("confirm_password", confirm), ("decision", "sign-in")]
+    {
+        form.push((name.to_string(), value.to_string()));
+    }
+    let url = format!("{}{action}", server.connection.authority_url);
+    browser(server).post(url).header("cookie", cookie).form(&form).send().await.expect("change post")
+}
+
+async fn stored_password(server: &TestServer, user_id: &str) -> guestlist_store::StoredPassword {
+    let tenant = guestlist_domain::ObjectId::parse(&server.connection.tenant_id).unwrap();
+    let user = guestlist_domain::ObjectId::parse(user_id).unwrap();
+    server.services().store.user_password(tenant, user).await.unwrap().expect("a stored password")
+}
+
+const NEW_PASSWORD: &str = "N3w-Battery-Staple";
+
+both_engines! {
+    async fn a_member_who_must_change_the_password_updates_it_before_the_code(server: TestServer) {
+        // Graph's default when passwordProfile leaves the flag out is true.
+        let user_id = create_member_with(&server, "jonas", json!({"password": PASSWORD})).await;
+        assert!(stored_password(&server, &user_id).await.force_change_next_sign_in);
+        let username = upn(&server, "jonas");
+        let action = format!("/{}/oauth2/v2.0/authorize", server.connection.tenant_id);
+        let (cookie, response) = sign_in_session(&server, SCOPE, &username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "the change form, not a code");
+        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_string();
+        assert!(csp.contains("form-action 'self' http://localhost:8400"), "{csp}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(&format!("value=\"{username}\"")), "{page}");
+        let hidden = hidden_fields(&page);
+        assert!(hidden.contains(&("redirect_uri".to_string(), REDIRECT.to_string())), "{hidden:?}");
+        assert!(hidden.contains(&("code_challenge".to_string(), challenge(VERIFIER))), "{hidden:?}");
+
+        // Refusals show their text on the same form and change nothing.
+        let before = stored_password(&server, &user_id).await;
+        let refusals = [
+            ("password1", "password1", "does not comply with password complexity requirements"),
+            (NEW_PASSWORD, "N3w-Battery-Stable", "The new passwords don&#x27;t match."),
+            (PASSWORD, PASSWORD, "You can&#x27;t reuse your current password."),
+        ];
+        for (new, confirm, text) in refusals {
+            let refused = post_new_password(&server, &action, &cookie, &page, [&username, PASSWORD, new, confirm]).await;
+            assert_eq!(refused.status(), StatusCode::OK);
+            let html = refused.text().await.unwrap();
+            assert!(html.contains(text) && html.contains("name=\"new_password\""), "{text}: {html}");
+            assert_eq!(stored_password(&server, &user_id).await, before);
+        }
+        // A wrong current password is a failed sign-in, audited as one.
+        let wrong = post_new_password(&server, &action, &cookie, &page, [&username, "Wrong-passw0rd", NEW_PASSWORD, NEW_PASSWORD]).await;
+        assert_eq!(wrong.status(), StatusCode::OK);
+        assert!(wrong.text().await.unwrap().contains("Your current password is incorrect."));
+        assert_eq!(stored_password(&server, &user_id).await, before);
+
+        // A good new password: the sign-in goes on to the client with its code and state.
+        let changed = post_new_password(&server, &action, &cookie, &page, [&username, PASSWORD, NEW_PASSWORD, NEW_PASSWORD]).await;
+        let code = code_from(changed);
+        let (status, tokens) = redeem(&server, &code, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(claims(tokens["access_token"].as_str().unwrap())["oid"], user_id);
+        assert!(!stored_password(&server, &user_id).await.force_change_next_sign_in, "the flag is cleared");
+
+        // The old password no longer works; the new one signs in without the form.
+        let old = sign_in(&server, SCOPE, &username, PASSWORD).await;
+        assert_eq!(old.status(), StatusCode::OK);
+        assert!(old.text().await.unwrap().contains("Your account or password is incorrect."));
+        let response = sign_in(&server, SCOPE, &username, NEW_PASSWORD).await;
+        code_from(response);
+
+        let filter = format!("/v1.0/auditLogs/directoryAudits?$filter=targetResources/any(t:t/id eq '{user_id}')");
+        let (status, audits) = server.get(&filter).await;
+        assert_eq!(status, StatusCode::OK, "{audits}");
+        let entries = audits["value"].as_array().unwrap();
+        let changes: Vec<&Value> = entries.iter().filter(|a| a["activityDisplayName"] == "Change user password").collect();
+        assert_eq!(changes.len(), 1, "{audits}");
+        assert_eq!(changes[0]["category"], "UserManagement");
+        assert_eq!(changes[0]["loggedByService"], "Core Directory");
+        assert_eq!(changes[0]["result"], "success");
+        assert_eq!(changes[0]["initiatedBy"]["user"]["id"], user_id);
+        assert_eq!(entries.iter().filter(|a| a["activityDisplayName"] == "Sign-in failed").count(), 2, "the wrong current and the old password");
+    }
+
+    async fn wrong_current_passwords_on_the_change_form_lock_the_account(server: TestServer) {
+        let user_id = create_member_with(&server, "kaja", json!({"password": PASSWORD, "forceChangePasswordNextSignIn": true})).await;
+        let username = upn(&server, "kaja");
+        let action = format!("/{}/oauth2/v2.0/authorize", server.connection.tenant_id);
+        let (cookie, response) = sign_in_session(&server, SCOPE, &username, PASSWORD).await;
+        let page = response.text().await.unwrap();
+        for attempt in 1..=4 {
+            let wrong = post_new_password(&server, &action, &cookie, &page, [&username, "Wrong-passw0rd", NEW_PASSWORD, NEW_PASSWORD]).await;
+            assert_eq!(wrong.status(), StatusCode::OK, "attempt {attempt}");
+        }
+        let fifth = post_new_password(&server, &action, &cookie, &page, [&username, "Wrong-passw0rd", NEW_PASSWORD, NEW_PASSWORD]).await;
+        assert_eq!(fifth.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(fifth.text().await.unwrap().contains("temporarily locked"));
+        // Locked: the right current password changes nothing for the rest of the window.
+        let before = stored_password(&server, &user_id).await;
+        let right = post_new_password(&server, &action, &cookie, &page, [&username, PASSWORD, NEW_PASSWORD, NEW_PASSWORD]).await;
+        assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(stored_password(&server, &user_id).await, before);
+        assert!(before.force_change_next_sign_in);
+    }
+
+    async fn a_device_login_asks_for_a_new_password_before_approving(server: TestServer) {
+        let user_id = create_member_with(&server, "lior", json!({"password": PASSWORD, "forceChangePasswordNextSignIn": true})).await;
+        let username = upn(&server, "lior");
+        let client_id = server.connection.client_id.clone();
+        let url = format!("{}/{}/oauth2/v2.0/devicecode", server.connection.authority_url, server.connection.tenant_id);
+        let response = server.http.post(url).form(&[("client_id", client_id.as_str()), ("scope", "User.Read.All")]).send().await.unwrap();
+        let device: Value = response.json().await.unwrap();
+        let user_code = device["user_code"].as_str().unwrap();
+        let poll = || {
+            let form = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", client_id.as_str()), ("device_code", device["device_code"].as_str().unwrap())];
+            let server = &server;
+            async move { token_request(server, &form).await }
+        };
+
+        let http = browser(&server);
+        let origin = &server.connection.authority_url;
+        let page = http.get(format!("{origin}/devicelogin")).send().await.unwrap();
+        let set_cookie = page.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string());
+        let (cookie, token) = form_state(set_cookie, &page.text().await.unwrap());
+        let form = [("csrf_token", token.as_str()), ("user_code", user_code), ("username", &username), ("password", PASSWORD), ("decision", "sign-in")];
+        let asked = http.post(format!("{origin}/devicelogin/signin")).header("cookie", &cookie).form(&form).send().await.unwrap();
+        assert_eq!(asked.status(), StatusCode::OK);
+        let page = asked.text().await.unwrap();
+        assert!(hidden_fields(&page).contains(&("user_code".to_string(), user_code.to_string())), "{page}");
+        assert!(page.contains("value=\"cancel\""), "the device form keeps Cancel");
+        let (_, pending) = poll().await;
+        assert_eq!(pending["error"], "authorization_pending", "not approved before the change: {pending}");
+
+        let weak = post_new_password(&server, "/devicelogin/signin", &cookie, &page, [&username, PASSWORD, "weakweak", "weakweak"]).await;
+        assert!(weak.text().await.unwrap().contains("does not comply with password complexity requirements"));
+        let grant = server.services().store.oauth_grant_by_user_code(user_code).await.unwrap().unwrap();
+        assert_eq!(grant.state, guestlist_domain::signin::GrantState::Pending);
+
+        let done = post_new_password(&server, "/devicelogin/signin", &cookie, &page, [&username, PASSWORD, NEW_PASSWORD, NEW_PASSWORD]).await;
+        assert_eq!(done.status(), StatusCode::OK);
+        assert!(done.text().await.unwrap().contains("You have signed in to"));
+        let (status, tokens) = poll().await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(claims(tokens["access_token"].as_str().unwrap())["oid"], user_id);
+        assert!(!stored_password(&server, &user_id).await.force_change_next_sign_in);
+        let old = sign_in(&server, SCOPE, &username, PASSWORD).await;
+        assert!(old.text().await.unwrap().contains("Your account or password is incorrect."));
     }
 }
 

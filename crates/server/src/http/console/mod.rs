@@ -33,9 +33,9 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::pages::csrf::{self, CsrfRejection};
-use super::pages::{security_headers, Page};
+use super::pages::{change_password_page, security_headers, sign_in_retry, ChangePasswordForm, Page, SignInRetry};
 use super::AppState;
-use crate::services::signin::SignInFailure;
+use crate::services::signin::{NewPassword, SignInFailure};
 use crate::services::{Caller, CallerPrincipal, ServiceError};
 
 /// Form posts are short, but a bulk invitation file may be up to this size.
@@ -199,6 +199,8 @@ struct SignInForm {
     username: Option<String>,
     password: Option<String>,
     next: Option<String>,
+    new_password: Option<String>,
+    confirm_password: Option<String>,
 }
 
 async fn sign_in(State(state): State<AppState>, parts: Parts, form: Result<Form<SignInForm>, FormRejection>) -> Response {
@@ -213,7 +215,10 @@ async fn sign_in(State(state): State<AppState>, parts: Parts, form: Result<Form<
     let username = form.username.as_deref().unwrap_or_default().trim();
     let password = form.password.as_deref().unwrap_or_default();
     let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
-    match state.services.console_sign_in(username, password, &address).await {
+    // Posted by "Update your password" (forceChangePasswordNextSignIn).
+    let new_password =
+        form.new_password.clone().map(|password| NewPassword { password, confirmation: form.confirm_password.clone().unwrap_or_default() });
+    match state.services.console_sign_in(username, password, new_password.as_ref(), &address).await {
         Ok(session) => {
             let mut response = see_other(next);
             let cookie =
@@ -226,16 +231,26 @@ async fn sign_in(State(state): State<AppState>, parts: Parts, form: Result<Form<
             let text = "We couldn't sign you in. Try again in a few minutes.";
             sign_in_form(&state, headers, StatusCode::SERVICE_UNAVAILABLE, next, username, Some(text), None)
         }
-        Err(failure) => {
-            let status = match failure {
-                SignInFailure::AccountLocked | SignInFailure::AddressLocked => StatusCode::TOO_MANY_REQUESTS,
-                SignInFailure::AccountDisabled => StatusCode::FORBIDDEN,
-                _ => StatusCode::OK,
-            };
-            sign_in_form(&state, headers, status, next, username, Some(super::pages::sign_in_failure_text(&failure)), None)
-        }
+        Err(failure) => match sign_in_retry(&failure, new_password.is_some()) {
+            SignInRetry::SignIn { status, problem } => sign_in_form(&state, headers, status, next, username, Some(problem), None),
+            SignInRetry::ChangePassword(problem) => {
+                let form = ChangePasswordForm {
+                    action: "/console/signin",
+                    hidden: vec![("next", next.to_string())],
+                    username,
+                    organization: None,
+                    site: "guestlist admin console",
+                    footer: CONSOLE_SIGN_IN_FOOTER,
+                    can_cancel: false,
+                    problem,
+                };
+                change_password_page(headers, secure(&state), form).into_response()
+            }
+        },
     }
 }
+
+const CONSOLE_SIGN_IN_FOOTER: &str = "guestlist admin console. Sign-ins are rate-limited and failures are audited.";
 
 #[derive(Deserialize)]
 struct CsrfOnly {

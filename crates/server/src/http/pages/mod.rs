@@ -7,7 +7,7 @@ pub mod csrf;
 mod redeem;
 mod signin;
 
-pub(crate) use signin::failure_text as sign_in_failure_text;
+pub(crate) use signin::{change_password_page, retry_after as sign_in_retry, ChangePasswordForm, Retry as SignInRetry};
 
 use std::sync::LazyLock;
 
@@ -37,6 +37,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("consent.html", include_str!("../../../templates/pages/consent.html")),
         ("message.html", include_str!("../../../templates/pages/message.html")),
         ("signin.html", include_str!("../../../templates/pages/signin.html")),
+        ("change_password.html", include_str!("../../../templates/pages/change_password.html")),
         ("devicelogin.html", include_str!("../../../templates/pages/devicelogin.html")),
         ("console/layout.html", include_str!("../../../templates/pages/console/layout.html")),
         ("console/signin.html", include_str!("../../../templates/pages/console/signin.html")),

@@ -7,6 +7,10 @@
 //! | `GET /devicelogin` | "Enter code" for the device code flow |
 //! | `POST /devicelogin` | finds the pending device code, then the sign-in form |
 //! | `POST /devicelogin/signin` | signs in and approves the device (or Cancel declines it) |
+//!
+//! A member whose `forceChangePasswordNextSignIn` is set gets "Update your password" in place
+//! of the code or the approval; that form posts to the same route with the same hidden fields
+//! plus `new_password` and `confirm_password`, and the sign-in then goes on as usual.
 
 use std::net::SocketAddr;
 
@@ -17,6 +21,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use guestlist_domain::signin::NewPasswordProblem;
 use guestlist_domain::Tenant;
 use minijinja::context;
 use serde::Deserialize;
@@ -24,7 +29,7 @@ use serde::Deserialize;
 use super::csrf::{self, CsrfRejection};
 use super::{security_headers, Page};
 use crate::http::AppState;
-use crate::services::signin::{AuthorizeParams, AuthorizeRefusal, SignInFailure};
+use crate::services::signin::{AuthorizeParams, AuthorizeRefusal, NewPassword, SignInFailure};
 use crate::services::ServiceError;
 
 pub fn router() -> Router<AppState> {
@@ -104,43 +109,130 @@ pub(crate) fn failure_text(failure: &SignInFailure) -> &'static str {
         }
         SignInFailure::AddressLocked => "Too many failed sign-ins from your network. Try again in 15 minutes.",
         SignInFailure::AccountDisabled => "Your account has been disabled. Contact your administrator.",
+        SignInFailure::PasswordChangeRequired => {
+            "You need to update your password because this is the first time you are signing in, or because your password has expired."
+        }
+        SignInFailure::NewPasswordRefused(problem) => problem.message(),
         SignInFailure::Service(_) => "We couldn't sign you in. Try again in a few minutes.",
     }
 }
 
-fn failure_status(failure: &SignInFailure) -> StatusCode {
+pub(crate) fn failure_status(failure: &SignInFailure) -> StatusCode {
     match failure {
         SignInFailure::AccountLocked | SignInFailure::AddressLocked => StatusCode::TOO_MANY_REQUESTS,
         SignInFailure::AccountDisabled => StatusCode::FORBIDDEN,
+        SignInFailure::Service(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn sign_in_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    tenant: &Tenant,
-    app_name: &str,
-    action: &str,
-    hidden: Vec<(&str, String)>,
-    username: &str,
-    problem: Option<&str>,
-    can_cancel: bool,
-    redirect_origin: Option<String>,
-) -> Response {
-    let (token, set_cookie) = csrf::token_for(headers, secure(state));
-    let hidden: Vec<(String, String)> = hidden.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+/// What to show a field on "Update your password": the text and the input it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChangeProblem {
+    pub text: &'static str,
+    pub field: &'static str,
+}
+
+/// The form a failed sign-in answers with: the sign-in form with the failure's text, or "Update
+/// your password" (first shown, or again with what was wrong). `changing`: the failed post came
+/// from "Update your password".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    SignIn { status: StatusCode, problem: &'static str },
+    ChangePassword(Option<ChangeProblem>),
+}
+
+pub(crate) fn retry_after(failure: &SignInFailure, changing: bool) -> Retry {
+    let change = |text, field| Retry::ChangePassword(Some(ChangeProblem { text, field }));
+    match failure {
+        SignInFailure::PasswordChangeRequired => Retry::ChangePassword(None),
+        SignInFailure::NewPasswordRefused(problem @ NewPasswordProblem::Mismatch) => change(problem.message(), "confirm_password"),
+        SignInFailure::NewPasswordRefused(problem) => change(problem.message(), "new_password"),
+        SignInFailure::InvalidCredentials if changing => change("Your current password is incorrect.", "password"),
+        failure => Retry::SignIn { status: failure_status(failure), problem: failure_text(failure) },
+    }
+}
+
+/// "Update your password": posts to `action` with `hidden`, the username, the current password
+/// and the new one twice. `site` and `footer` frame the page when no organization is named.
+pub(crate) struct ChangePasswordForm<'a> {
+    pub action: &'a str,
+    pub hidden: Vec<(&'a str, String)>,
+    pub username: &'a str,
+    pub organization: Option<&'a str>,
+    pub site: &'a str,
+    pub footer: &'a str,
+    pub can_cancel: bool,
+    pub problem: Option<ChangeProblem>,
+}
+
+pub(crate) fn change_password_page(headers: &HeaderMap, secure: bool, form: ChangePasswordForm<'_>) -> Page {
+    let (token, set_cookie) = csrf::token_for(headers, secure);
+    let hidden: Vec<(String, String)> = form.hidden.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let page = context! {
-        title => "Sign in", organization => &tenant.display_name, app_name, action, hidden, username, problem, can_cancel,
-        csrf_token => token,
+        title => "Update your password", organization => form.organization, site => form.site, footer => form.footer,
+        action => form.action, hidden, username => form.username, can_cancel => form.can_cancel,
+        problem => form.problem.map(|p| p.text), problem_field => form.problem.map(|p| p.field), csrf_token => token,
     };
-    let mut page = Page::render(status, "signin.html", page);
+    let mut page = Page::render(StatusCode::OK, "change_password.html", page);
     page.set_cookies.extend(set_cookie);
-    // The sign-in post answers with a redirect to the client's loopback address.
-    page.form_action = redirect_origin;
-    page.into_response()
+    page
+}
+
+/// A sign-in form's frame: the tenant and app it signs in to, where it posts and what it carries.
+struct SignInPage<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    tenant: &'a Tenant,
+    app_name: &'a str,
+    action: String,
+    hidden: Vec<(&'static str, String)>,
+    can_cancel: bool,
+    /// The sign-in post answers with a redirect to the client's loopback address.
+    redirect_origin: Option<String>,
+}
+
+impl SignInPage<'_> {
+    fn sign_in_form(&self, status: StatusCode, username: &str, problem: Option<&str>) -> Response {
+        let (token, set_cookie) = csrf::token_for(self.headers, secure(self.state));
+        let hidden: Vec<(String, String)> = self.hidden.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let page = context! {
+            title => "Sign in", organization => &self.tenant.display_name, app_name => self.app_name, action => &self.action, hidden,
+            username, problem, can_cancel => self.can_cancel, csrf_token => token,
+        };
+        let mut page = Page::render(status, "signin.html", page);
+        page.set_cookies.extend(set_cookie);
+        page.form_action = self.redirect_origin.clone();
+        page.into_response()
+    }
+
+    fn change_password_form(&self, username: &str, problem: Option<ChangeProblem>) -> Response {
+        let footer = format!("Sign-in for {}, provided by guestlist.", self.tenant.display_name);
+        let form = ChangePasswordForm {
+            action: &self.action,
+            hidden: self.hidden.clone(),
+            username,
+            organization: Some(&self.tenant.display_name),
+            site: SITE,
+            footer: &footer,
+            can_cancel: self.can_cancel,
+            problem,
+        };
+        let mut page = change_password_page(self.headers, secure(self.state), form);
+        page.form_action = self.redirect_origin.clone();
+        page.into_response()
+    }
+
+    /// The answer to a sign-in that did not succeed.
+    fn failed(&self, failure: SignInFailure, username: &str, changing: bool) -> Response {
+        if let SignInFailure::Service(error) = failure {
+            return service_failed(error);
+        }
+        match retry_after(&failure, changing) {
+            Retry::SignIn { status, problem } => self.sign_in_form(status, username, Some(problem)),
+            Retry::ChangePassword(problem) => self.change_password_form(username, problem),
+        }
+    }
 }
 
 fn authorize_hidden(params: &AuthorizeParams) -> Vec<(&'static str, String)> {
@@ -199,19 +291,17 @@ async fn authorize_page(
         Err(refusal) => return refusal_response(refusal),
     };
     let username = params.login_hint.clone().unwrap_or_default();
-    sign_in_form(
-        &state,
-        &headers,
-        StatusCode::OK,
-        &authorization.tenant,
-        &authorization.app.display_name,
-        &format!("/{tenant}/oauth2/v2.0/authorize"),
-        authorize_hidden(&params),
-        &username,
-        None,
-        false,
-        origin_of(&authorization.redirect_uri),
-    )
+    let page = SignInPage {
+        state: &state,
+        headers: &headers,
+        tenant: &authorization.tenant,
+        app_name: &authorization.app.display_name,
+        action: format!("/{tenant}/oauth2/v2.0/authorize"),
+        hidden: authorize_hidden(&params),
+        can_cancel: false,
+        redirect_origin: origin_of(&authorization.redirect_uri),
+    };
+    page.sign_in_form(StatusCode::OK, &username, None)
 }
 
 #[derive(Deserialize)]
@@ -223,6 +313,16 @@ struct SignInForm {
     password: Option<String>,
     user_code: Option<String>,
     decision: Option<String>,
+    new_password: Option<String>,
+    confirm_password: Option<String>,
+}
+
+impl SignInForm {
+    /// The new password when the post comes from "Update your password".
+    fn new_password(&self) -> Option<NewPassword> {
+        let password = self.new_password.clone()?;
+        Some(NewPassword { password, confirmation: self.confirm_password.clone().unwrap_or_default() })
+    }
 }
 
 async fn authorize_submit(
@@ -243,7 +343,19 @@ async fn authorize_submit(
     };
     let username = form.username.as_deref().unwrap_or_default();
     let password = form.password.as_deref().unwrap_or_default();
-    match state.services.sign_in(&authorization.tenant, username, password, &client_address(&parts)).await {
+    let new_password = form.new_password();
+    let page = SignInPage {
+        state: &state,
+        headers: &parts.headers,
+        tenant: &authorization.tenant,
+        app_name: &authorization.app.display_name,
+        action: format!("/{tenant}/oauth2/v2.0/authorize"),
+        hidden: authorize_hidden(&form.params),
+        can_cancel: false,
+        redirect_origin: origin_of(&authorization.redirect_uri),
+    };
+    let signed_in = state.services.sign_in(&authorization.tenant, username, password, new_password.as_ref(), &client_address(&parts)).await;
+    match signed_in {
         Ok(user) => match state.services.issue_authorization_code(&authorization, &user).await {
             Ok(code) => {
                 let mut params = vec![("code", code.as_str())];
@@ -254,20 +366,7 @@ async fn authorize_submit(
             }
             Err(error) => service_failed(error),
         },
-        Err(SignInFailure::Service(error)) => service_failed(error),
-        Err(failure) => sign_in_form(
-            &state,
-            &parts.headers,
-            failure_status(&failure),
-            &authorization.tenant,
-            &authorization.app.display_name,
-            &format!("/{tenant}/oauth2/v2.0/authorize"),
-            authorize_hidden(&form.params),
-            username,
-            Some(failure_text(&failure)),
-            false,
-            origin_of(&authorization.redirect_uri),
-        ),
+        Err(failure) => page.failed(failure, username, new_password.is_some()),
     }
 }
 
@@ -296,21 +395,34 @@ async fn device_code(State(state): State<AppState>, headers: HeaderMap, form: Re
         return csrf_refused(rejection);
     }
     match state.services.pending_device_code(form.user_code.as_deref().unwrap_or_default()).await {
-        Ok(Some((grant, tenant, app))) => sign_in_form(
-            &state,
-            &headers,
-            StatusCode::OK,
-            &tenant,
-            &app.display_name,
-            "/devicelogin/signin",
-            vec![("user_code", grant.user_code.unwrap_or_default())],
-            "",
-            None,
-            true,
-            None,
-        ),
+        Ok(Some((grant, tenant, app))) => {
+            device_sign_in_page(&state, &headers, &tenant, &app.display_name, grant.user_code.unwrap_or_default()).sign_in_form(
+                StatusCode::OK,
+                "",
+                None,
+            )
+        }
         Ok(None) => device_form(&state, &headers, StatusCode::OK, Some(UNKNOWN_CODE)),
         Err(error) => service_failed(error),
+    }
+}
+
+fn device_sign_in_page<'a>(
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    tenant: &'a Tenant,
+    app_name: &'a str,
+    user_code: String,
+) -> SignInPage<'a> {
+    SignInPage {
+        state,
+        headers,
+        tenant,
+        app_name,
+        action: "/devicelogin/signin".into(),
+        hidden: vec![("user_code", user_code)],
+        can_cancel: true,
+        redirect_origin: None,
     }
 }
 
@@ -336,7 +448,9 @@ async fn device_sign_in(State(state): State<AppState>, parts: Parts, form: Resul
     }
     let username = form.username.as_deref().unwrap_or_default();
     let password = form.password.as_deref().unwrap_or_default();
-    match state.services.sign_in(&tenant, username, password, &client_address(&parts)).await {
+    let new_password = form.new_password();
+    let page = device_sign_in_page(&state, headers, &tenant, &app.display_name, user_code);
+    match state.services.sign_in(&tenant, username, password, new_password.as_ref(), &client_address(&parts)).await {
         Ok(user) => match state.services.decide_device_code(&grant, Some(&user)).await {
             Ok(true) => message(
                 StatusCode::OK,
@@ -346,19 +460,59 @@ async fn device_sign_in(State(state): State<AppState>, parts: Parts, form: Resul
             Ok(false) => device_form(&state, headers, StatusCode::OK, Some(UNKNOWN_CODE)),
             Err(error) => service_failed(error),
         },
-        Err(SignInFailure::Service(error)) => service_failed(error),
-        Err(failure) => sign_in_form(
-            &state,
-            headers,
-            failure_status(&failure),
-            &tenant,
-            &app.display_name,
-            "/devicelogin/signin",
-            vec![("user_code", user_code)],
-            username,
-            Some(failure_text(&failure)),
-            true,
-            None,
-        ),
+        Err(failure) => page.failed(failure, username, new_password.is_some()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_change_password_form_escapes_labels_its_fields_and_marks_the_one_at_fault() {
+        let evil = "\"><script>alert(1)</script>";
+        let headers = HeaderMap::new();
+        let form = |problem| ChangePasswordForm {
+            action: "/t/oauth2/v2.0/authorize",
+            hidden: vec![("state", evil.to_string())],
+            username: evil,
+            organization: Some(evil),
+            site: SITE,
+            footer: FOOTER,
+            can_cancel: false,
+            problem,
+        };
+        let page = change_password_page(&headers, false, form(None));
+        assert!(page.html.starts_with("<!doctype html>\n<html lang=\"en\">"));
+        assert!(!page.html.contains("<script") && !page.html.contains("style="), "escaped, no script or inline style");
+        assert!(!page.html.contains("role=\"alert\"") && !page.html.contains("aria-invalid"));
+        assert!(!page.set_cookies.is_empty() && page.html.contains("name=\"csrf_token\""));
+        for field in ["username", "password", "new_password", "confirm_password"] {
+            assert!(page.html.contains(&format!("<label for=\"{field}\">")), "{field} has a label");
+            assert!(page.html.contains(&format!("id=\"{field}\" name=\"{field}\"")), "{field}");
+        }
+
+        let problem = ChangeProblem { text: NewPasswordProblem::Mismatch.message(), field: "confirm_password" };
+        let html = change_password_page(&headers, false, form(Some(problem))).html;
+        assert!(html.contains("role=\"alert\" id=\"change-problem\""));
+        assert_eq!(html.matches("aria-invalid=\"true\"").count(), 1);
+        let confirm = html.split("id=\"confirm_password\"").nth(1).unwrap().split('>').next().unwrap();
+        assert!(confirm.contains("aria-describedby=\"change-problem\" aria-invalid=\"true\""), "{confirm}");
+    }
+
+    #[test]
+    fn failures_lead_to_the_sign_in_form_or_to_update_your_password() {
+        let change = |text, field| Retry::ChangePassword(Some(ChangeProblem { text, field }));
+        assert_eq!(retry_after(&SignInFailure::PasswordChangeRequired, false), Retry::ChangePassword(None));
+        let mismatch = NewPasswordProblem::Mismatch;
+        assert_eq!(retry_after(&SignInFailure::NewPasswordRefused(mismatch), true), change(mismatch.message(), "confirm_password"));
+        let weak = NewPasswordProblem::TooSimple;
+        assert_eq!(retry_after(&SignInFailure::NewPasswordRefused(weak), true), change(weak.message(), "new_password"));
+        // A wrong current password stays on the change form; on the sign-in form it reads as usual.
+        assert_eq!(retry_after(&SignInFailure::InvalidCredentials, true), change("Your current password is incorrect.", "password"));
+        let incorrect = Retry::SignIn { status: StatusCode::OK, problem: "Your account or password is incorrect." };
+        assert_eq!(retry_after(&SignInFailure::InvalidCredentials, false), incorrect);
+        // A lockout ends the change: back to the sign-in form with 429.
+        assert!(matches!(retry_after(&SignInFailure::AccountLocked, true), Retry::SignIn { status: StatusCode::TOO_MANY_REQUESTS, .. }));
     }
 }
