@@ -96,7 +96,7 @@ impl Services {
     }
 
     /// Creates a member with `passwordProfile.password` (hashed with argon2);
-    /// `forceChangePasswordNextSignIn` is stored, but sign-in does not ask for a new password yet.
+    /// `forceChangePasswordNextSignIn` makes the next interactive sign-in ask for a new password.
     pub async fn create_member(
         &self,
         caller: &Caller,
