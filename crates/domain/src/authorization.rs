@@ -7,7 +7,7 @@
 //! of a reset holds.
 
 use crate::permissions::{Action, AppPermission};
-use crate::policy::AllowInvitesFrom;
+use crate::policy::{AllowInvitesFrom, GuestUserRole};
 use crate::roles::DirectoryRoleTemplate;
 
 use DirectoryRoleTemplate::*;
@@ -28,6 +28,35 @@ pub struct Context<'a> {
     pub allow_invites_from: AllowInvitesFrom,
     /// The directory roles the target user holds (reset redemption).
     pub target_roles: &'a [DirectoryRoleTemplate],
+    /// What guests may read: `authorizationPolicy.guestUserRoleId` (contract §5.3).
+    pub guest_user_role: GuestUserRole,
+    /// What a read reaches; guests' access depends on it.
+    pub reach: Reach,
+}
+
+/// What a read reaches (contract §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reach {
+    /// A collection: listing, counting, searching. Enumeration is what limited guests lose.
+    #[default]
+    Collection,
+    /// One object named by id (or UPN), or its relationships.
+    OtherObject,
+    /// The caller's own user object, or its relationships (`/me`, `/me/memberOf`).
+    OwnObject,
+}
+
+/// Whether a guest without directory roles may make a read every member may make, under the
+/// tenant's guest access level (contract §5.3): as members; limited (the default: no
+/// enumeration of users and groups, single objects by id); restricted (own object only).
+/// Entra's limited level also narrows which properties of other objects a guest sees; guestlist
+/// returns whole objects (README "Where it differs").
+pub fn guest_may_read(level: GuestUserRole, reach: Reach) -> bool {
+    match level {
+        GuestUserRole::SameAsMembers => true,
+        GuestUserRole::Limited => reach != Reach::Collection,
+        GuestUserRole::Restricted => reach == Reach::OwnObject,
+    }
 }
 
 /// Why the matrix said no; each maps to one of Graph's error bodies (contract §6.2).
@@ -45,7 +74,7 @@ pub enum Refusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Members {
     Never,
-    /// Default user permissions: every member (guests per `guestUserRoleId`, not enforced yet).
+    /// Default user permissions: every member; guests as `guestUserRoleId` allows ([`guest_may_read`]).
     Always,
     /// As `allowInvitesFrom` says (contract §5.1).
     ByInvitePolicy,
@@ -138,7 +167,7 @@ pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>
                 roles.iter().any(|role| row.roles.contains(role) && !(target_privileged && row.unprivileged_targets_only.contains(role)));
             let as_member = match row.members {
                 Members::Never => false,
-                Members::Always => true,
+                Members::Always => !is_guest || guest_may_read(context.guest_user_role, context.reach),
                 Members::ByInvitePolicy => match context.allow_invites_from {
                     AllowInvitesFrom::Everyone => true,
                     AllowInvitesFrom::AdminsGuestInvitersAndAllMembers => !is_guest,
@@ -185,16 +214,16 @@ mod tests {
         (Action::InviteGuest, "Y Y Y Y Y Y Y"),
         (Action::InviteMember, "N N Y Y N N N"),
         (Action::ResetRedemption, "N N Y Y Y N N"),
-        (Action::ReadUsers, "Y Y Y Y Y Y Y"),
+        (Action::ReadUsers, "Y N Y Y Y Y Y"),
         (Action::WriteUsers, "N N Y Y N N Y"),
         (Action::CreateUser, "N N Y Y N N Y"),
         (Action::DeleteUser, "N N Y Y N N N"),
-        (Action::ReadGroups, "Y Y Y Y Y Y Y"),
+        (Action::ReadGroups, "Y N Y Y Y Y Y"),
         (Action::WriteGroups, "N N Y Y N N Y"),
-        (Action::ReadGroupMembers, "Y Y Y Y Y Y Y"),
+        (Action::ReadGroupMembers, "Y N Y Y Y Y Y"),
         (Action::WriteGroupMembers, "N N Y Y N N Y"),
         (Action::ReadAuditLog, "N N Y N N N N"),
-        (Action::ReadDirectoryRoles, "Y Y Y Y Y Y Y"),
+        (Action::ReadDirectoryRoles, "Y N Y Y Y Y Y"),
         (Action::WriteDirectoryRoles, "N N Y N N N N"),
         (Action::ReadPolicies, "N N Y N N N N"),
         (Action::WritePolicies, "N N Y N N N N"),
@@ -250,7 +279,7 @@ mod tests {
             (AllowInvitesFrom::None, "N N N N N N N"),
         ];
         for (allow_invites_from, line) in lines {
-            let context = Context { allow_invites_from, target_roles: &[] };
+            let context = Context { allow_invites_from, ..Context::default() };
             for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
                 assert_eq!(
                     delegated(Action::InviteGuest, roles, is_guest, &context),
@@ -276,7 +305,7 @@ mod tests {
             (AllowInvitesFrom::None, "N N N N N N N"),
         ];
         for (allow_invites_from, line) in lines {
-            let context = Context { allow_invites_from, target_roles: &[] };
+            let context = Context { allow_invites_from, ..Context::default() };
             for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
                 let decision = authorize(Principal::User { scope_granted: true, roles, is_guest }, Action::InviteMember, &context);
                 assert_eq!(decision.is_ok(), allowed, "{allow_invites_from:?} {roles:?} {is_guest}");
@@ -285,6 +314,29 @@ mod tests {
                 } else {
                     assert_eq!(decision, Err(Refusal::DirectoryAccessDenied));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn guest_reads_by_guest_user_role_and_reach() {
+        // Every read a member may make, for a guest without roles; columns: Collection,
+        // OtherObject, OwnObject. A guest holding a role reads as the role allows.
+        let lines = [
+            (GuestUserRole::SameAsMembers, "Y Y Y"),
+            (GuestUserRole::Limited, "N Y Y"),
+            (GuestUserRole::Restricted, "N N Y"),
+        ];
+        let reads = [Action::ReadUsers, Action::ReadGroups, Action::ReadGroupMembers, Action::ReadDirectoryRoles];
+        for (guest_user_role, line) in lines {
+            for (reach, allowed) in [Reach::Collection, Reach::OtherObject, Reach::OwnObject].into_iter().zip(expected(line)) {
+                let context = Context { guest_user_role, reach, ..Context::default() };
+                for action in reads {
+                    assert_eq!(delegated(action, &[], true, &context), allowed, "{guest_user_role:?} {reach:?} {action:?}");
+                    assert!(delegated(action, &[], false, &context), "members read whatever the guest level");
+                    assert!(delegated(action, &[DirectoryWriters], true, &context), "a guest's role still counts");
+                }
+                assert!(!delegated(Action::WriteUsers, &[], true, &context), "no level lets guests write");
             }
         }
     }
@@ -301,7 +353,7 @@ mod tests {
             (&[GuestInviter, UserAdministrator], "N N Y Y N N N"),
         ];
         for (target_roles, line) in lines {
-            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles };
+            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles, ..Context::default() };
             for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
                 let decision = authorize(Principal::User { scope_granted: true, roles, is_guest }, Action::ResetRedemption, &context);
                 assert_eq!(decision.is_ok(), allowed, "target {target_roles:?} caller {roles:?}");
@@ -365,7 +417,7 @@ mod tests {
     fn app_reset_of_any_role_holder_and_app_invites_by_policy() {
         let permissions = &[UserReadWriteAll];
         for role in DirectoryRoleTemplate::ALL {
-            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles: &[role] };
+            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles: &[role], ..Context::default() };
             assert_eq!(
                 authorize(Principal::App { permissions }, Action::ResetRedemption, &context),
                 Err(Refusal::ResetForbidden),
@@ -374,7 +426,7 @@ mod tests {
         }
         assert_eq!(authorize(Principal::App { permissions }, Action::ResetRedemption, &Context::default()), Ok(()));
         let invite = |allow_invites_from, permissions: &[AppPermission]| {
-            authorize(Principal::App { permissions }, Action::InviteGuest, &Context { allow_invites_from, target_roles: &[] })
+            authorize(Principal::App { permissions }, Action::InviteGuest, &Context { allow_invites_from, ..Context::default() })
         };
         for value in
             [AllowInvitesFrom::Everyone, AllowInvitesFrom::AdminsGuestInvitersAndAllMembers, AllowInvitesFrom::AdminsAndGuestInviters]
@@ -385,7 +437,7 @@ mod tests {
         assert_eq!(invite(AllowInvitesFrom::None, &[UserReadAll]), Err(Refusal::AppCannotInvite));
         // Apps with an invitation permission may invite Members, under every policy but `none`.
         let invite_member = |allow_invites_from, permissions: &[AppPermission]| {
-            authorize(Principal::App { permissions }, Action::InviteMember, &Context { allow_invites_from, target_roles: &[] })
+            authorize(Principal::App { permissions }, Action::InviteMember, &Context { allow_invites_from, ..Context::default() })
         };
         for value in AllowInvitesFrom::ALL {
             let expected = if value == AllowInvitesFrom::None { Err(Refusal::DirectoryAccessDenied) } else { Ok(()) };

@@ -81,7 +81,13 @@ pub fn parse_bulk_invitations(bytes: &[u8], default_send_email: bool) -> Result<
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| BulkFileError::Malformed(e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line());
+        // The line a record starts on, counted from its byte offset: the csv crate's own line
+        // count is one short after CRLF line ends (the template's, Excel's).
+        let mut start = record.position().map_or(0, |p| p.byte() as usize).min(text.len());
+        while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) {
+            start += 1; // a record's position may point at the line end before it
+        }
+        let line = 1 + text.as_bytes()[..start].iter().filter(|b| **b == b'\n').count() as u64;
         let blank = record.iter().all(|cell| cell.trim().is_empty());
         let first = record.get(0).unwrap_or_default().trim();
         if blank || first.to_ascii_lowercase().starts_with("version:") {
@@ -198,6 +204,16 @@ mod tests {
         assert_eq!(errors[3].as_deref(), Some("The email address to invite is required."));
         assert_eq!(errors[4], None);
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn lines_count_the_same_with_crlf_and_quoted_newlines() {
+        let crlf = "inviteeEmail,inviteRedirectURL,customizedMessageBody\r\na@b.example,https://x.example,\r\n\r\nc@b.example,https://x.example,\"two\r\nlines\"\r\nbad,https://x.example,\r\n";
+        let rows = parse_bulk_invitations(crlf.as_bytes(), true).unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4, 6]);
+        let lf = crlf.replace("\r\n", "\n");
+        let rows = parse_bulk_invitations(lf.as_bytes(), true).unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4, 6]);
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct ServeConfig {
     #[arg(long, env = "GUESTLIST_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Don't create the demo tenant's Global Administrator (`admin@<domain>`, password in connection.json).
+    #[arg(long, env = "GUESTLIST_NO_DEMO_ADMIN")]
+    pub no_demo_admin: bool,
+
     #[command(flatten)]
     pub mail: MailConfig,
 }

@@ -28,10 +28,25 @@ pub struct AppState {
     pub scheme: &'static str,
 }
 
+/// One Graph version's routes, with `/me` resolved to the caller's `/users/{id}` first: a path
+/// rewrite has to happen before routing, so it wraps the version's whole router.
+fn graph_version(
+    version: GraphVersion,
+    state: &AppState,
+) -> impl tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    use tower::Layer;
+    let routes = graph::router(version).with_state(state.clone());
+    middleware::from_fn_with_state(state.clone(), graph::me::alias).layer(routes)
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/v1.0", graph::router(GraphVersion::V1))
-        .nest("/beta", graph::router(GraphVersion::Beta))
+        .nest_service("/v1.0", graph_version(GraphVersion::V1, &state))
+        .nest_service("/beta", graph_version(GraphVersion::Beta, &state))
         .merge(oauth::router())
         .merge(guestlist_api::router())
         .merge(graph::policies::guestlist_router())

@@ -99,8 +99,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let known_secret = previous.as_ref().map(|p| (p.client_id.as_str(), p.client_secret.as_str()));
     let demo = services.ensure_demo_tenant(known_secret).await.map_err(|e| anyhow::anyhow!("preparing the demo tenant: {e}"))?;
     let cli_app = services.ensure_cli_app(&demo.tenant).await.map_err(|e| anyhow::anyhow!("registering the CLI's public client: {e}"))?;
-    let known_password = previous.as_ref().and_then(|p| p.admin_password.as_deref());
-    let admin = services.ensure_demo_admin(&demo, known_password).await.map_err(|e| anyhow::anyhow!("preparing the demo admin: {e}"))?;
+    let admin = if config.no_demo_admin {
+        None
+    } else {
+        let known_password = previous.as_ref().and_then(|p| p.admin_password.as_deref());
+        Some(services.ensure_demo_admin(&demo, known_password).await.map_err(|e| anyhow::anyhow!("preparing the demo admin: {e}"))?)
+    };
 
     let tls_files = match (&config.tls_cert, &config.tls_key, config.plain_http) {
         (_, _, true) => None,
@@ -117,8 +121,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         ca_certificate: tls_files.as_ref().and_then(|t| t.ca_certificate.as_ref()).map(|p: &PathBuf| p.display().to_string()),
         cli_client_id: Some(cli_app.app_id.to_string()),
         console_url: Some(format!("{public_origin}/console")),
-        admin_user_principal_name: Some(admin.user_principal_name),
-        admin_password: Some(admin.password),
+        admin_user_principal_name: admin.as_ref().map(|a| a.user_principal_name.clone()),
+        admin_password: admin.map(|a| a.password),
     };
 
     let in_flight = InFlight::default();

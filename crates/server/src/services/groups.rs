@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use guestlist_domain::audit::{activity, AuditRecord, ModifiedProperty, TargetResource};
+use guestlist_domain::authorization::Reach;
 use guestlist_domain::filter::{GroupFilter, GroupQuery};
 use guestlist_domain::group::{DirectoryObject, Group, GroupChanges, NewGroup};
 use guestlist_domain::ids::ObjectId;
@@ -24,9 +25,9 @@ pub enum Membership {
     Transitive,
 }
 
-/// Passes when the caller may do any one of `actions`.
-fn require_any(caller: &Caller, actions: &[Action]) -> ServiceResult<()> {
-    if actions.iter().any(|action| caller.may(*action)) {
+/// Passes when the caller may do any one of `actions` on what `reach` names.
+fn require_any(caller: &Caller, actions: &[Action], reach: Reach) -> ServiceResult<()> {
+    if actions.iter().any(|action| caller.may_reach(*action, reach)) {
         Ok(())
     } else {
         Err(ServiceError::DirectoryAccessDenied)
@@ -43,7 +44,7 @@ fn not_found(id: ObjectId) -> ServiceError {
 
 impl Services {
     pub async fn create_group(&self, caller: &Caller, request: NewGroup) -> ServiceResult<Group> {
-        require_any(caller, &[Action::WriteGroups])?;
+        require_any(caller, &[Action::WriteGroups], Reach::Collection)?;
         let group = Group::create(caller.tenant.id, &caller.tenant.initial_domain, request, Utc::now())
             .map_err(ServiceError::from_directory_rule)?;
         let audit = group_audit(caller, activity::ADD_GROUP, "Add", vec![group_target(&group, vec![])]);
@@ -51,22 +52,22 @@ impl Services {
     }
 
     pub async fn group(&self, caller: &Caller, id: ObjectId) -> ServiceResult<Group> {
-        require_any(caller, READ_GROUP)?;
+        require_any(caller, READ_GROUP, Reach::OtherObject)?;
         self.existing_group(caller, id).await
     }
 
     pub async fn groups(&self, caller: &Caller, query: &GroupQuery) -> ServiceResult<GroupPage> {
-        require_any(caller, READ_GROUP)?;
+        require_any(caller, READ_GROUP, Reach::Collection)?;
         Ok(self.store.list_groups(caller.tenant.id, query).await?)
     }
 
     pub async fn count_groups(&self, caller: &Caller, filter: Option<&GroupFilter>) -> ServiceResult<u64> {
-        require_any(caller, READ_GROUP)?;
+        require_any(caller, READ_GROUP, Reach::Collection)?;
         Ok(self.store.count_groups(caller.tenant.id, filter).await?)
     }
 
     pub async fn update_group(&self, caller: &Caller, id: ObjectId, changes: GroupChanges) -> ServiceResult<Group> {
-        require_any(caller, &[Action::WriteGroups])?;
+        require_any(caller, &[Action::WriteGroups], Reach::Collection)?;
         for _ in 0..MAX_ATTEMPTS {
             let current = self.existing_group(caller, id).await?;
             let updated = current.clone().apply(&changes, &caller.tenant.initial_domain).map_err(ServiceError::from_directory_rule)?;
@@ -81,7 +82,7 @@ impl Services {
     }
 
     pub async fn delete_group(&self, caller: &Caller, id: ObjectId) -> ServiceResult<()> {
-        require_any(caller, &[Action::WriteGroups])?;
+        require_any(caller, &[Action::WriteGroups], Reach::Collection)?;
         let group = self.existing_group(caller, id).await?;
         let audit = group_audit(caller, activity::DELETE_GROUP, "Delete", vec![group_target(&group, vec![])]);
         match self.store.delete_group(caller.tenant.id, id, &[audit]).await {
@@ -91,7 +92,7 @@ impl Services {
     }
 
     pub async fn add_group_member(&self, caller: &Caller, group_id: ObjectId, member_id: ObjectId) -> ServiceResult<()> {
-        require_any(caller, &[Action::WriteGroupMembers])?;
+        require_any(caller, &[Action::WriteGroupMembers], Reach::Collection)?;
         let group = self.existing_group(caller, group_id).await?;
         let member = self.directory_object(caller, member_id).await?.ok_or_else(|| not_found(member_id))?;
         if member_id == group_id {
@@ -106,7 +107,7 @@ impl Services {
     }
 
     pub async fn remove_group_member(&self, caller: &Caller, group_id: ObjectId, member_id: ObjectId) -> ServiceResult<()> {
-        require_any(caller, &[Action::WriteGroupMembers])?;
+        require_any(caller, &[Action::WriteGroupMembers], Reach::Collection)?;
         let group = self.existing_group(caller, group_id).await?;
         let member = self.directory_object(caller, member_id).await?.ok_or_else(|| not_found(member_id))?;
         let audit = membership_audit(caller, activity::REMOVE_MEMBER_FROM_GROUP, &member, &group);
@@ -118,28 +119,28 @@ impl Services {
     }
 
     pub async fn group_members(&self, caller: &Caller, group_id: ObjectId, page: &PageRequest) -> ServiceResult<MemberPage> {
-        require_any(caller, &[Action::ReadGroupMembers])?;
+        require_any(caller, &[Action::ReadGroupMembers], Reach::OtherObject)?;
         self.existing_group(caller, group_id).await?;
         Ok(self.store.group_members(caller.tenant.id, group_id, page).await?)
     }
 
     pub async fn count_group_members(&self, caller: &Caller, group_id: ObjectId) -> ServiceResult<u64> {
-        require_any(caller, &[Action::ReadGroupMembers])?;
+        require_any(caller, &[Action::ReadGroupMembers], Reach::OtherObject)?;
         self.existing_group(caller, group_id).await?;
         Ok(self.store.count_group_members(caller.tenant.id, group_id).await?)
     }
 
     /// How many groups [`Services::group_member_of`] lists in all.
     pub async fn count_group_member_of(&self, caller: &Caller, group_id: ObjectId, membership: Membership) -> ServiceResult<u64> {
-        require_any(caller, READ_GROUP)?;
+        require_any(caller, READ_GROUP, Reach::OtherObject)?;
         self.existing_group(caller, group_id).await?;
         Ok(self.store.count_member_of(caller.tenant.id, group_id, membership == Membership::Transitive).await?)
     }
 
     /// How many groups [`Services::user_member_of`] lists in all.
     pub async fn count_user_member_of(&self, caller: &Caller, key: &UserKey, membership: Membership) -> ServiceResult<u64> {
-        require_any(caller, &[Action::ReadUsers])?;
-        require_any(caller, READ_GROUP)?;
+        require_any(caller, &[Action::ReadUsers], caller.reach_of(key))?;
+        require_any(caller, READ_GROUP, caller.reach_of(key))?;
         let user = self.user(caller, key).await?;
         Ok(self.store.count_member_of(caller.tenant.id, user.id, membership == Membership::Transitive).await?)
     }
@@ -151,7 +152,7 @@ impl Services {
         membership: Membership,
         page: &PageRequest,
     ) -> ServiceResult<GroupPage> {
-        require_any(caller, READ_GROUP)?;
+        require_any(caller, READ_GROUP, Reach::OtherObject)?;
         self.existing_group(caller, group_id).await?;
         Ok(self.store.member_of(caller.tenant.id, group_id, membership == Membership::Transitive, page).await?)
     }
@@ -165,8 +166,8 @@ impl Services {
         membership: Membership,
         page: &PageRequest,
     ) -> ServiceResult<GroupPage> {
-        require_any(caller, &[Action::ReadUsers])?;
-        require_any(caller, READ_GROUP)?;
+        require_any(caller, &[Action::ReadUsers], caller.reach_of(key))?;
+        require_any(caller, READ_GROUP, caller.reach_of(key))?;
         let user = self.user(caller, key).await?;
         Ok(self.store.member_of(caller.tenant.id, user.id, membership == Membership::Transitive, page).await?)
     }

@@ -19,6 +19,7 @@ pub mod users;
 use std::sync::Arc;
 
 use guestlist_domain::audit::Initiator;
+use guestlist_domain::authorization::Reach;
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::permissions::{delegated_scope_permits, Action, AppPermission};
 use guestlist_domain::Tenant;
@@ -54,6 +55,8 @@ pub enum CallerPrincipal {
         scopes: Vec<String>,
         roles: Vec<guestlist_domain::roles::DirectoryRoleTemplate>,
         is_guest: bool,
+        /// The tenant's `guestUserRoleId` when the user is a guest (what it may read).
+        guest_user_role: guestlist_domain::policy::GuestUserRole,
     },
 }
 
@@ -65,23 +68,47 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may perform `action` on a collection (listing, counting, writing).
     pub fn may(&self, action: Action) -> bool {
+        self.may_reach(action, Reach::Collection)
+    }
+
+    /// Whether the caller may perform the read `action` on what `reach` names; only guests'
+    /// answers depend on it (`guestUserRoleId`, contract §5.3).
+    pub fn may_reach(&self, action: Action, reach: Reach) -> bool {
         match &self.principal {
             CallerPrincipal::App { roles, .. } => action.permitted_for_app(roles),
             // Delegated: the scope AND the user's directory roles (contract §1.5, §3.5).
-            CallerPrincipal::User { scopes, .. } => delegated_scope_permits(action, scopes) && self.role_permits(action),
+            CallerPrincipal::User { scopes, .. } => delegated_scope_permits(action, scopes) && self.role_permits(action, reach),
+        }
+    }
+
+    /// What reading `key` reaches: the caller's own object, or another one.
+    pub fn reach_of(&self, key: &guestlist_store::UserKey) -> Reach {
+        let own = match (&self.principal, key) {
+            (CallerPrincipal::User { user_id, .. }, guestlist_store::UserKey::Id(id)) => user_id == id,
+            (CallerPrincipal::User { user_principal_name, .. }, guestlist_store::UserKey::UserPrincipalName(upn)) => {
+                user_principal_name.eq_ignore_ascii_case(upn)
+            }
+            (CallerPrincipal::App { .. }, _) => false,
+        };
+        if own {
+            Reach::OwnObject
+        } else {
+            Reach::OtherObject
         }
     }
 
     /// The directory-role half of a delegated check: the permission matrix
-    /// (`guestlist_domain::authorization`) with the tenant's defaults; the invitation service adds
-    /// `allowInvitesFrom` and a reset target's roles (`services::policies::check`).
-    fn role_permits(&self, action: Action) -> bool {
+    /// (`guestlist_domain::authorization`) with the tenant's defaults and guest access level; the
+    /// invitation service adds `allowInvitesFrom` and a reset target's roles (`services::policies::check`).
+    fn role_permits(&self, action: Action, reach: Reach) -> bool {
         use guestlist_domain::authorization::{authorize, Context, Principal};
         match &self.principal {
             CallerPrincipal::App { .. } => true,
-            CallerPrincipal::User { roles, is_guest, .. } => {
-                authorize(Principal::User { scope_granted: true, roles, is_guest: *is_guest }, action, &Context::default()).is_ok()
+            CallerPrincipal::User { roles, is_guest, guest_user_role, .. } => {
+                let context = Context { guest_user_role: *guest_user_role, reach, ..Context::default() };
+                authorize(Principal::User { scope_granted: true, roles, is_guest: *is_guest }, action, &context).is_ok()
             }
         }
     }

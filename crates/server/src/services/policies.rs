@@ -147,7 +147,7 @@ impl Services {
             Some(user) => self.store.role_assignments(tenant, Some(user)).await?.into_iter().map(|a| a.role).collect(),
             None => Vec::new(),
         };
-        let context = Context { allow_invites_from: policy.allow_invites_from, target_roles: &target_roles };
+        let context = Context { allow_invites_from: policy.allow_invites_from, target_roles: &target_roles, ..Context::default() };
         check(caller, action, &context)?;
         if !self.load_invitation_domain_policy(tenant).await?.allows_address(email) {
             return Err(ServiceError::InvitationRejected(DOMAIN_BLOCKED_MESSAGE.into()));

@@ -9,7 +9,7 @@ use guestlist_domain::permissions::Action;
 use guestlist_domain::User;
 use guestlist_store::{SponsorChange, StoreError, UserKey};
 
-use super::users::{core_directory_audit, describe, require};
+use super::users::{core_directory_audit, describe, require, require_reach};
 use super::{Caller, ServiceError, ServiceResult, Services};
 
 /// A `Core Directory` entry about a sponsor link: the sponsored user, then the sponsor.
@@ -29,7 +29,7 @@ pub(crate) fn sponsor_audit(caller: &Caller, activity_name: &str, user: &User, s
 
 impl Services {
     pub async fn sponsors(&self, caller: &Caller, key: &UserKey) -> ServiceResult<Vec<User>> {
-        require(caller, Action::ReadUsers)?;
+        require_reach(caller, Action::ReadUsers, caller.reach_of(key))?;
         let user = self.store.user(caller.tenant.id, key).await?.ok_or_else(|| ServiceError::NotFound(describe(key)))?;
         Ok(self.store.sponsors(caller.tenant.id, user.id).await?)
     }

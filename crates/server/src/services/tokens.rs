@@ -11,6 +11,8 @@ use guestlist_identity::tokens::{verify_client_secret, AppTokenRequest, IssuedTo
 use guestlist_store::SigningKeyRecord;
 use tokio::sync::RwLock;
 
+use guestlist_domain::policy::GuestUserRole;
+
 use super::{Caller, CallerPrincipal, ServiceError, ServiceResult, Services};
 
 /// What the token endpoint received (form fields; unknown ones such as `claims` are ignored).
@@ -152,13 +154,18 @@ impl Services {
                 let user = self.store.user(tenant.id, &guestlist_store::UserKey::Id(user_id)).await.map_err(ServiceError::from)?;
                 let user = user.filter(|u| u.account_enabled).ok_or(AuthError::Token(TokenError::Expired))?;
                 let roles = self.store.role_assignments(tenant.id, Some(user_id)).await.map_err(ServiceError::from)?;
+                let is_guest = user.user_type == guestlist_domain::user::UserType::Guest;
+                // Only a guest's reads depend on the tenant's guest access level.
+                let guest_user_role =
+                    if is_guest { self.load_authorization_policy(tenant.id).await?.guest_user_role } else { GuestUserRole::default() };
                 CallerPrincipal::User {
                     user_id,
                     user_principal_name: upn.unwrap_or_else(|| user.user_principal_name.to_string()),
                     app_id: validated.app_id,
                     scopes: validated.scopes,
                     roles: roles.into_iter().map(|assignment| assignment.role).collect(),
-                    is_guest: user.user_type == guestlist_domain::user::UserType::Guest,
+                    is_guest,
+                    guest_user_role,
                 }
             }
         };

@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use guestlist_domain::audit::{activity, graph_value, AuditRecord, ModifiedProperty, TargetResource};
+use guestlist_domain::authorization::Reach;
 use guestlist_domain::filter::{UserFilter, UserQuery};
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::permissions::Action;
@@ -47,7 +48,7 @@ const MAX_ATTEMPTS: usize = 8;
 
 impl Services {
     pub async fn user(&self, caller: &Caller, key: &UserKey) -> ServiceResult<User> {
-        require(caller, Action::ReadUsers)?;
+        require_reach(caller, Action::ReadUsers, caller.reach_of(key))?;
         self.store.user(caller.tenant.id, key).await?.ok_or_else(|| ServiceError::NotFound(describe(key)))
     }
 
@@ -127,7 +128,12 @@ impl Services {
 }
 
 pub(super) fn require(caller: &Caller, action: Action) -> ServiceResult<()> {
-    if caller.may(action) {
+    require_reach(caller, action, Reach::Collection)
+}
+
+/// A read of what `reach` names (one object, or the caller's own); guests' access depends on it.
+pub(super) fn require_reach(caller: &Caller, action: Action, reach: Reach) -> ServiceResult<()> {
+    if caller.may_reach(action, reach) {
         Ok(())
     } else {
         Err(ServiceError::DirectoryAccessDenied)

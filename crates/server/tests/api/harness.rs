@@ -96,12 +96,26 @@ impl TestServer {
             tls_cert: None,
             tls_key: None,
             public_url: None,
+            // Tests count users and audit entries from an empty tenant; the console tests make
+            // their own admins (server::the_demo_admin_* covers the default).
+            no_demo_admin: true,
             mail: Default::default(),
         }
     }
 
     pub async fn start_in(data_dir: tempfile::TempDir, database_url: Option<String>) -> TestServer {
-        let running = start(Self::config(data_dir.path(), database_url.clone())).await.expect("server starts");
+        Self::start_with(data_dir, database_url, |_| {}).await
+    }
+
+    /// Starts on this data directory with the test configuration as `adjust` leaves it.
+    pub async fn start_with(
+        data_dir: tempfile::TempDir,
+        database_url: Option<String>,
+        adjust: impl FnOnce(&mut ServeConfig),
+    ) -> TestServer {
+        let mut config = Self::config(data_dir.path(), database_url.clone());
+        adjust(&mut config);
+        let running = start(config).await.expect("server starts");
         let connection = running.connection.clone();
         let http = https_client(&connection);
         let token = app_token(&http, &connection, &connection.client_id, &connection.client_secret).await;

@@ -12,6 +12,7 @@ mod deletion;
 mod errors;
 mod group_queries;
 mod groups;
+mod guest_access;
 mod invitations;
 mod mail;
 mod policies;

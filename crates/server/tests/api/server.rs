@@ -17,6 +17,50 @@ both_engines! {
         assert_eq!(again.connection.ca_certificate, first.ca_certificate, "the development CA is kept");
         assert_eq!(again.user(&id, "mail").await["mail"], "tara@example.com");
     }
+
+    async fn the_demo_admin_is_a_global_administrator_kept_across_restarts(server: TestServer) {
+        assert!(server.connection.admin_password.is_none(), "--no-demo-admin makes none");
+        let (data_dir, database_url) = server.stop().await;
+        let with_admin = |config: &mut guestlist::config::ServeConfig| config.no_demo_admin = false;
+        let server = TestServer::start_with(data_dir, database_url, with_admin).await;
+        let upn = server.connection.admin_user_principal_name.clone().expect("adminUserPrincipalName");
+        let password = server.connection.admin_password.clone().expect("adminPassword");
+        assert_eq!(upn, "admin@contoso.onmicrosoft.com");
+        assert!(guestlist_domain::signin::password_meets_complexity(&password));
+        assert_eq!(server.connection.console_url.as_deref(), Some(format!("{}/console", server.connection.graph_url).as_str()));
+        let admin = server.user(&upn, "id,userType,accountEnabled").await;
+        assert_eq!((admin["userType"].as_str(), admin["accountEnabled"].as_bool()), (Some("Member"), Some(true)));
+        let (_, roles) = server.get(&format!("/v1.0/roleManagement/directory/roleAssignments?$filter=principalId eq '{}'", admin["id"].as_str().unwrap())).await;
+        assert_eq!(roles["value"][0]["roleDefinitionId"], "62e90394-69f5-4237-9190-012177145e10", "{roles}");
+        assert_eq!(console_sign_in(&server, &upn, &password).await, StatusCode::SEE_OTHER);
+
+        // A restart keeps the password connection.json names, and the one admin.
+        let (data_dir, database_url) = server.stop().await;
+        let again = TestServer::start_with(data_dir, database_url, with_admin).await;
+        assert_eq!(again.connection.admin_password.as_deref(), Some(password.as_str()));
+        assert_eq!(console_sign_in(&again, &upn, &password).await, StatusCode::SEE_OTHER);
+        let (_, roles) = again.get("/v1.0/roleManagement/directory/roleAssignments").await;
+        assert_eq!(roles["value"].as_array().unwrap().len(), 1, "{roles}");
+    }
+}
+
+/// Signs in to the console with a fresh cookie jar; the status of the sign-in post.
+async fn console_sign_in(server: &TestServer, username: &str, password: &str) -> StatusCode {
+    let ca = std::fs::read(server.connection.ca_certificate.as_ref().unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(server.url("/console/signin")).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let html = page.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let token = html[html.find(marker).unwrap() + marker.len()..].split('"').next().unwrap().to_string();
+    let form = [("csrf_token", token.as_str()), ("username", username), ("password", password), ("next", "/console/guests")];
+    let answer =
+        http.post(server.url("/console/signin")).header("cookie", cookie).header("origin", &server.connection.graph_url).form(&form);
+    answer.send().await.unwrap().status()
 }
 
 #[tokio::test]

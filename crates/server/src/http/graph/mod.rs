@@ -4,6 +4,7 @@ mod advanced;
 pub mod audit_logs;
 pub mod groups;
 pub mod invitations;
+pub mod me;
 pub mod policies;
 pub mod roles;
 pub mod sponsors;
