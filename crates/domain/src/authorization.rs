@@ -322,11 +322,7 @@ mod tests {
     fn guest_reads_by_guest_user_role_and_reach() {
         // Every read a member may make, for a guest without roles; columns: Collection,
         // OtherObject, OwnObject. A guest holding a role reads as the role allows.
-        let lines = [
-            (GuestUserRole::SameAsMembers, "Y Y Y"),
-            (GuestUserRole::Limited, "N Y Y"),
-            (GuestUserRole::Restricted, "N N Y"),
-        ];
+        let lines = [(GuestUserRole::SameAsMembers, "Y Y Y"), (GuestUserRole::Limited, "N Y Y"), (GuestUserRole::Restricted, "N N Y")];
         let reads = [Action::ReadUsers, Action::ReadGroups, Action::ReadGroupMembers, Action::ReadDirectoryRoles];
         for (guest_user_role, line) in lines {
             for (reach, allowed) in [Reach::Collection, Reach::OtherObject, Reach::OwnObject].into_iter().zip(expected(line)) {

@@ -30,7 +30,9 @@ pub struct BulkRow {
 /// Why a whole file is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BulkFileError {
-    #[error("The file has no heading row. Use the template: a heading row with [inviteeEmail] and [inviteRedirectURL], then one row per guest.")]
+    #[error(
+        "The file has no heading row. Use the template: a heading row with [inviteeEmail] and [inviteRedirectURL], then one row per guest."
+    )]
     NoHeadings,
     #[error("The heading row has no {0} column.")]
     MissingColumn(&'static str),
@@ -107,7 +109,8 @@ pub fn parse_bulk_invitations(bytes: &[u8], default_send_email: bool) -> Result<
         let cell = |index: usize| record.get(index).map(str::trim).unwrap_or_default();
         let cell_at = |index: Option<usize>| index.map(cell).filter(|v| !v.is_empty());
         let email = cell(columns.email).to_string();
-        let request = row_request(&email, cell(columns.redirect), cell_at(columns.send_email), cell_at(columns.message), default_send_email);
+        let request =
+            row_request(&email, cell(columns.redirect), cell_at(columns.send_email), cell_at(columns.message), default_send_email);
         rows.push(BulkRow { line, email, request });
     }
     if columns.is_none() {
@@ -143,8 +146,11 @@ fn row_request(
     if message.is_some_and(|m| m.chars().count() > MAX_CUSTOM_MESSAGE) {
         return Err(format!("The customized invitation message is longer than {MAX_CUSTOM_MESSAGE} characters."));
     }
-    let message_info =
-        message.map(|body| MessageInfo { customized_message_body: Some(body.to_string()), message_language: None, cc_recipients: Vec::new() });
+    let message_info = message.map(|body| MessageInfo {
+        customized_message_body: Some(body.to_string()),
+        message_language: None,
+        cc_recipients: Vec::new(),
+    });
     Ok(InvitationRequest {
         email,
         redirect_url,
