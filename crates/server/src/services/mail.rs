@@ -211,7 +211,7 @@ impl Services {
         super::users::require(caller, Action::ReadUsers)?;
         let tenant = caller.tenant.id;
         let mut invitations = self.store.invitations_for_user(tenant, user_id).await?;
-        invitations.sort_by(|a, b| b.created_date_time.cmp(&a.created_date_time));
+        invitations.sort_by_key(|invitation| std::cmp::Reverse(invitation.created_date_time));
         let mut out = Vec::with_capacity(invitations.len());
         for invitation in invitations {
             let mail = self.store.mails_for_invitation(tenant, invitation.id).await?.pop();

@@ -304,8 +304,8 @@ async fn resend(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     let submitted = form.ok().and_then(|Form(f)| f.csrf_token);
-    if let Err(refused) = session.verify(&state, &headers, submitted.as_deref()) {
-        return refused;
+    if let Err(rejection) = session.verify(&state, &headers, submitted.as_deref()) {
+        return super::csrf_refused(rejection);
     }
     let outcome = async {
         let user_id = parse_id(&id)?;
@@ -400,8 +400,8 @@ async fn reset(
     let Ok(Form(form)) = form else {
         return guest_page(&state, &session, &id, None, Some(Problem::invalid("The reset form is malformed."))).await;
     };
-    if let Err(refused) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
-        return refused;
+    if let Err(rejection) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
+        return super::csrf_refused(rejection);
     }
     let user = match load_user(&state, &session, &id).await {
         Ok(user) => user,

@@ -95,8 +95,8 @@ async fn invite_one(
     let Ok(Form(form)) = form else {
         return render_form(&session, &InviteForm::default(), Some(Problem::invalid("The invitation form is malformed.")), false);
     };
-    if let Err(refused) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
-        return refused;
+    if let Err(rejection) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
+        return super::csrf_refused(rejection);
     }
     let outcome = async {
         let request = invitation_request(&form)?;
@@ -154,8 +154,8 @@ async fn invite_bulk(
         Ok(upload) => upload,
         Err(problem) => return render_form(&session, &InviteForm::default(), Some(problem), true),
     };
-    if let Err(refused) = session.verify(&state, &headers, upload.csrf_token.as_deref()) {
-        return refused;
+    if let Err(rejection) = session.verify(&state, &headers, upload.csrf_token.as_deref()) {
+        return super::csrf_refused(rejection);
     }
     let file = upload.file.unwrap_or_default();
     let rows = match parse_bulk_invitations(&file, upload.send_mail) {

@@ -109,8 +109,8 @@ impl Session {
     }
 
     /// Checks a form post's CSRF token against this browser's cookie and the request's origin.
-    fn verify(&self, state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> Result<(), Response> {
-        csrf::verify(headers, secure(state), &state.services.public_origin, submitted).map_err(csrf_refused)
+    fn verify(&self, state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> Result<(), CsrfRejection> {
+        csrf::verify(headers, secure(state), &state.services.public_origin, submitted)
     }
 }
 

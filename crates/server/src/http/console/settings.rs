@@ -100,8 +100,8 @@ async fn save_invitations(
     let Ok(Form(form)) = form else {
         return render(&state, &session, Some(Problem::invalid("The settings form is malformed.")), None).await;
     };
-    if let Err(refused) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
-        return refused;
+    if let Err(rejection) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
+        return super::csrf_refused(rejection);
     }
     // The same PATCH body Graph's `PATCH /policies/authorizationPolicy` takes.
     let mut body = Map::new();
@@ -144,8 +144,8 @@ async fn save_domains(
     let Ok(Form(form)) = form else {
         return render(&state, &session, Some(Problem::invalid("The settings form is malformed.")), None).await;
     };
-    if let Err(refused) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
-        return refused;
+    if let Err(rejection) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
+        return super::csrf_refused(rejection);
     }
     let outcome = async {
         let policy = domain_policy(form.mode.as_deref().unwrap_or("any"), form.domains.as_deref().unwrap_or_default())?;
