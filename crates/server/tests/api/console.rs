@@ -3,117 +3,16 @@
 //! text when a rule says no. The browser tests (e2e/tests/console.test.mjs) drive the same pages
 //! in Chromium.
 
-use std::collections::BTreeMap;
-
-use reqwest::header::{HeaderMap, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_SECURITY_POLICY, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::browser::Browser;
 use crate::harness::{both_engines, TestServer};
 
 const PASSWORD: &str = "Corr3ct-Horse!";
 const GUEST_INVITER: &str = "95e79109-95c0-4d8e-aee3-d01accf2d47b";
 const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
-
-/// A browser: no redirects followed, cookies kept, forms posted with their CSRF token and Origin.
-struct Browser {
-    http: reqwest::Client,
-    origin: String,
-    cookies: BTreeMap<String, String>,
-    csrf_token: Option<String>,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    html: String,
-}
-
-impl Answer {
-    fn location(&self) -> &str {
-        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default()
-    }
-
-    /// The text of the page's `role="alert"` box, tags stripped.
-    fn alert(&self) -> String {
-        let Some(start) = self.html.find("role=\"alert\"") else { return String::new() };
-        let end = self.html[start..].find("</div>").map_or(self.html.len(), |e| start + e);
-        let mut text = String::new();
-        let mut in_tag = false;
-        for c in self.html[start..end].chars().skip_while(|c| *c != '>').skip(1) {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                c if !in_tag => text.push(c),
-                _ => {}
-            }
-        }
-        text.replace("&#x27;", "'").replace("&quot;", "\"").replace("&amp;", "&")
-    }
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Browser {
-        let ca = std::fs::read(server.connection.ca_certificate.as_ref().expect("TLS")).expect("CA");
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Browser { http, origin: server.connection.graph_url.clone(), cookies: BTreeMap::new(), csrf_token: None }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    async fn absorb(&mut self, response: reqwest::Response) -> Answer {
-        let status = response.status();
-        let headers = response.headers().clone();
-        for value in headers.get_all(SET_COOKIE) {
-            let pair = value.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), value.to_string());
-            }
-        }
-        let html = response.text().await.unwrap();
-        let marker = "name=\"csrf_token\" value=\"";
-        if let Some(start) = html.find(marker) {
-            self.csrf_token = html[start + marker.len()..].split('"').next().map(str::to_string);
-        }
-        Answer { status, headers, html }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        let response = self.http.get(format!("{}{path}", self.origin)).header("cookie", self.cookie_header()).send().await.unwrap();
-        self.absorb(response).await
-    }
-
-    /// Posts a form with this browser's CSRF token (fetched from `path`'s page first if unknown).
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        let token = self.csrf_token.clone().expect("a page with a form was loaded first");
-        form.push(("csrf_token", &token));
-        let response = self
-            .http
-            .post(format!("{}{path}", self.origin))
-            .header("cookie", self.cookie_header())
-            .header("origin", &self.origin)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        self.absorb(response).await
-    }
-
-    async fn sign_in(&mut self, username: &str, password: &str) -> Answer {
-        self.get("/console/signin").await;
-        self.post("/console/signin", &[("username", username), ("password", password), ("next", "/console/guests")]).await
-    }
-}
 
 async fn admin_browser(server: &TestServer) -> Browser {
     member_browser(server, "root", GLOBAL_ADMINISTRATOR).await.0
@@ -139,7 +38,7 @@ async fn member_browser(server: &TestServer, alias: &str, role_template: &str) -
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let mut browser = Browser::new(server);
-    assert_eq!(browser.sign_in(&upn, PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.console_sign_in(&upn, PASSWORD).await.status, StatusCode::SEE_OTHER);
     (browser, id)
 }
 
@@ -165,16 +64,16 @@ both_engines! {
         let mut browser = Browser::new(&server);
         let answer = browser.get("/console/guests?state=pending").await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
-        assert_eq!(answer.location(), "/console/signin?next=%2Fconsole%2Fguests%3Fstate%3Dpending");
+        assert_eq!(answer.location().as_str(), "/console/signin?next=%2Fconsole%2Fguests%3Fstate%3Dpending");
 
         let (_, root) = member_browser(&server, "root", GLOBAL_ADMINISTRATOR).await;
         let upn = server.user(&root, "userPrincipalName").await["userPrincipalName"].as_str().unwrap().to_string();
-        let wrong = browser.sign_in(&upn, "not-the-password").await;
+        let wrong = browser.console_sign_in(&upn, "not-the-password").await;
         assert_eq!(wrong.status, StatusCode::OK);
         assert!(wrong.alert().contains("Your account or password is incorrect."), "{}", wrong.alert());
         assert!(!browser.cookies.contains_key("__Host-guestlist-console"));
 
-        let right = browser.sign_in(&upn, PASSWORD).await;
+        let right = browser.console_sign_in(&upn, PASSWORD).await;
         assert_eq!(right.status, StatusCode::SEE_OTHER);
         let set = right.headers.get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("__Host-guestlist-console=")).expect("session cookie");
         for attribute in ["Path=/", "HttpOnly", "SameSite=Strict", "Secure", "Max-Age="] {
@@ -182,7 +81,7 @@ both_engines! {
         }
         let guests = browser.get("/console/guests").await;
         assert_eq!(guests.status, StatusCode::OK);
-        assert!(guests.html.contains(&format!("Signed in as {upn}")));
+        assert!(guests.body.contains(&format!("Signed in as {upn}")));
         let csp = guests.headers.get(CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'") && csp.contains("form-action 'self'"), "{csp}");
 
@@ -192,8 +91,8 @@ both_engines! {
         forged = forged.form(&[("email", "x@example.com"), ("redirect_url", "https://x.example"), ("csrf_token", browser.csrf_token.as_deref().unwrap())]);
         assert_eq!(forged.send().await.unwrap().status(), StatusCode::FORBIDDEN);
         assert_eq!(server.user_count().await, users, "the forged form created nothing");
-        let signed_out = browser.post("/console/signout", &[]).await;
-        assert_eq!((signed_out.status, signed_out.location()), (StatusCode::SEE_OTHER, "/console/signin?signed_out=1"));
+        let signed_out = browser.submit("/console/signout", &[]).await;
+        assert_eq!((signed_out.status, signed_out.location().as_str()), (StatusCode::SEE_OTHER, "/console/signin?signed_out=1"));
         assert_eq!(browser.get("/console/guests").await.status, StatusCode::SEE_OTHER);
     }
 
@@ -213,50 +112,50 @@ both_engines! {
         assert_eq!(status, StatusCode::CREATED, "{body}");
 
         let mut browser = Browser::new(&server);
-        let asked = browser.sign_in(upn, PASSWORD).await;
+        let asked = browser.console_sign_in(upn, PASSWORD).await;
         assert_eq!(asked.status, StatusCode::OK);
-        assert!(asked.html.contains("<h1>Update your password</h1>") && asked.html.contains("name=\"next\" value=\"&#x2f;console&#x2f;guests\""), "{}", asked.html);
+        assert!(asked.body.contains("<h1>Update your password</h1>") && asked.body.contains("name=\"next\" value=\"&#x2f;console&#x2f;guests\""), "{}", asked.body);
         let change = |new: &'static str, confirm: &'static str| {
             [("username", upn), ("password", PASSWORD), ("new_password", new), ("confirm_password", confirm), ("next", "/console/guests")]
         };
-        let weak = browser.post("/console/signin", &change("weakweak", "weakweak")).await;
+        let weak = browser.submit("/console/signin", &change("weakweak", "weakweak")).await;
         assert_eq!(weak.status, StatusCode::OK);
         assert!(weak.alert().contains("does not comply with password complexity requirements"), "{}", weak.alert());
-        let mismatch = browser.post("/console/signin", &change(NEW_PASSWORD, "N3w-Battery-Stable")).await;
+        let mismatch = browser.submit("/console/signin", &change(NEW_PASSWORD, "N3w-Battery-Stable")).await;
         assert!(mismatch.alert().contains("The new passwords don't match."), "{}", mismatch.alert());
         assert!(!browser.cookies.contains_key("__Host-guestlist-console"), "no session before the change");
 
-        let done = browser.post("/console/signin", &change(NEW_PASSWORD, NEW_PASSWORD)).await;
-        assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, "/console/guests"), "{}", done.alert());
+        let done = browser.submit("/console/signin", &change(NEW_PASSWORD, NEW_PASSWORD)).await;
+        assert_eq!((done.status, done.location().as_str()), (StatusCode::SEE_OTHER, "/console/guests"), "{}", done.alert());
         assert!(browser.cookies.contains_key("__Host-guestlist-console"));
         let guests = browser.get("/console/guests").await;
         assert_eq!(guests.status, StatusCode::OK);
-        assert!(guests.html.contains(&format!("Signed in as {upn}")));
+        assert!(guests.body.contains(&format!("Signed in as {upn}")));
 
         // The old password is gone; the new one signs straight in.
         let mut later = Browser::new(&server);
-        assert!(later.sign_in(upn, PASSWORD).await.alert().contains("Your account or password is incorrect."));
-        assert_eq!(later.sign_in(upn, NEW_PASSWORD).await.status, StatusCode::SEE_OTHER);
+        assert!(later.console_sign_in(upn, PASSWORD).await.alert().contains("Your account or password is incorrect."));
+        assert_eq!(later.console_sign_in(upn, NEW_PASSWORD).await.status, StatusCode::SEE_OTHER);
     }
 
     async fn invite_reset_and_resend_land_as_their_graph_calls(server: TestServer) {
         let mut admin = admin_browser(&server).await;
         admin.get("/console/invite").await;
         let invited = admin
-            .post("/console/invite", &[("email", "ann@example.com"), ("display_name", "Ann"), ("redirect_url", "https://myapps.microsoft.com"), ("user_type", "Guest")])
+            .submit("/console/invite", &[("email", "ann@example.com"), ("display_name", "Ann"), ("redirect_url", "https://myapps.microsoft.com"), ("user_type", "Guest")])
             .await;
         assert_eq!(invited.status, StatusCode::SEE_OTHER, "{}", invited.alert());
-        let id = guest_id_from(invited.location());
+        let id = guest_id_from(invited.location().as_str());
         let user = server.user(&id, "id,userType,externalUserState,mail,creationType").await;
         assert_eq!((user["userType"].as_str(), user["externalUserState"].as_str()), (Some("Guest"), Some("PendingAcceptance")));
         let (_, sponsors) = server.get(&format!("/v1.0/users/{id}/sponsors")).await;
         assert_eq!(sponsors["value"][0]["userPrincipalName"], "root@contoso.onmicrosoft.com", "the inviting person sponsors the guest");
         let page = admin.get(&format!("/console/guests/{id}?done=invited")).await;
-        assert!(page.html.contains("Invitation sent.") && page.html.contains("Invite external user"), "the audit history shows the invite");
+        assert!(page.body.contains("Invitation sent.") && page.body.contains("Invite external user"), "the audit history shows the invite");
 
         // An address that is not on the user: Graph's rule, Graph's text, nothing changes.
         admin.get(&format!("/console/guests/{id}/reset")).await;
-        let refused = admin.post(&format!("/console/guests/{id}/reset"), &[("email", "stranger@example.net"), ("redirect_url", "https://myapps.microsoft.com")]).await;
+        let refused = admin.submit(&format!("/console/guests/{id}/reset"), &[("email", "stranger@example.net"), ("redirect_url", "https://myapps.microsoft.com")]).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         assert!(refused.alert().starts_with("BadRequest The email you’re using to invite this user doesn’t match any emails on the user object."), "{}", refused.alert());
         assert_eq!(server.user(&id, "mail").await["mail"], "ann@example.com");
@@ -264,10 +163,10 @@ both_engines! {
         // "Another address" goes to otherMails first, then the reset moves mail to it.
         let before = pending_invitation_ids(&server, &id).await;
         let reset = admin
-            .post(&format!("/console/guests/{id}/reset"), &[("email", "new"), ("new_email", "ann@fabrikam.example"), ("redirect_url", "https://myapps.microsoft.com"), ("send_mail", "on")])
+            .submit(&format!("/console/guests/{id}/reset"), &[("email", "new"), ("new_email", "ann@fabrikam.example"), ("redirect_url", "https://myapps.microsoft.com"), ("send_mail", "on")])
             .await;
         assert_eq!(reset.status, StatusCode::SEE_OTHER, "{}", reset.alert());
-        assert_eq!(guest_id_from(reset.location()), id, "the same object");
+        assert_eq!(guest_id_from(reset.location().as_str()), id, "the same object");
         let user = server.user(&id, "id,mail,otherMails,externalUserState,userPrincipalName").await;
         assert_eq!(user["mail"], "ann@fabrikam.example");
         assert!(user["otherMails"].as_array().unwrap().contains(&json!("ann@fabrikam.example")));
@@ -276,10 +175,10 @@ both_engines! {
         assert_eq!(after.len(), 1);
         assert!(!before.contains(&after[0]), "the earlier link is revoked");
         let page = admin.get(&format!("/console/guests/{id}")).await;
-        assert!(page.html.contains("Reset redemption"), "the invitations list the reset");
+        assert!(page.body.contains("Reset redemption"), "the invitations list the reset");
 
         // Resend: a new pending invitation replaces the reset's.
-        let resent = admin.post(&format!("/console/guests/{id}/resend"), &[]).await;
+        let resent = admin.submit(&format!("/console/guests/{id}/resend"), &[]).await;
         assert_eq!(resent.status, StatusCode::SEE_OTHER, "{}", resent.alert());
         let again = pending_invitation_ids(&server, &id).await;
         assert_eq!(again.len(), 1);
@@ -293,37 +192,37 @@ both_engines! {
 
         // A Guest Inviter may invite, but not reset (DECISIONS 6) nor read the settings.
         inviter.get(&format!("/console/guests/{id}/reset")).await;
-        let reset = inviter.post(&format!("/console/guests/{id}/reset"), &[("email", "bob@example.com"), ("redirect_url", "https://myapps.microsoft.com")]).await;
+        let reset = inviter.submit(&format!("/console/guests/{id}/reset"), &[("email", "bob@example.com"), ("redirect_url", "https://myapps.microsoft.com")]).await;
         assert_eq!(reset.status, StatusCode::FORBIDDEN);
         assert_eq!(reset.alert(), "Forbidden Generic authorization exception.");
         assert_eq!(pending_invitation_ids(&server, &id).await, vec![guest["id"].as_str().unwrap().to_string()], "nothing was revoked");
         let settings = inviter.get("/console/settings").await;
         assert!(settings.alert().starts_with("Authorization_RequestDenied Insufficient privileges"), "{}", settings.alert());
-        let member = inviter.post("/console/invite", &[("email", "m@example.com"), ("redirect_url", "https://x.example"), ("user_type", "Member")]).await;
+        let member = inviter.submit("/console/invite", &[("email", "m@example.com"), ("redirect_url", "https://x.example"), ("user_type", "Member")]).await;
         assert_eq!(member.status, StatusCode::FORBIDDEN, "a Member invitation is for admins");
         assert!(member.alert().starts_with("Authorization_RequestDenied"), "{}", member.alert());
-        let ok = inviter.post("/console/invite", &[("email", "carl@example.com"), ("redirect_url", "https://x.example"), ("user_type", "Guest")]).await;
+        let ok = inviter.submit("/console/invite", &[("email", "carl@example.com"), ("redirect_url", "https://x.example"), ("user_type", "Guest")]).await;
         assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.alert());
 
         // The admin blocks a domain in the settings; inviting it then shows the policy's text.
         let mut admin = admin_browser(&server).await;
         admin.get("/console/settings").await;
-        let saved = admin.post("/console/settings/domains", &[("mode", "block"), ("domains", "blocked.example\nworse.example")]).await;
-        assert_eq!((saved.status, saved.location()), (StatusCode::SEE_OTHER, "/console/settings?done=saved"));
+        let saved = admin.submit("/console/settings/domains", &[("mode", "block"), ("domains", "blocked.example\nworse.example")]).await;
+        assert_eq!((saved.status, saved.location().as_str()), (StatusCode::SEE_OTHER, "/console/settings?done=saved"));
         let (_, policy) = server.get("/guestlist/v1/tenant/invitationDomainPolicy").await;
         let definition: Value = serde_json::from_str(policy["definition"][0].as_str().unwrap()).unwrap();
         let lists = &definition["B2BManagementPolicy"]["InvitationsAllowedAndBlockedDomainsPolicy"];
         assert_eq!(lists["BlockedDomains"], json!(["blocked.example", "worse.example"]), "{policy}");
         let users = server.user_count().await;
-        let blocked = admin.post("/console/invite", &[("email", "x@blocked.example"), ("redirect_url", "https://x.example")]).await;
+        let blocked = admin.submit("/console/invite", &[("email", "x@blocked.example"), ("redirect_url", "https://x.example")]).await;
         assert_eq!(blocked.status, StatusCode::BAD_REQUEST);
         assert!(blocked.alert().contains("currently blocked by your invitation policy"), "{}", blocked.alert());
         assert_eq!(server.user_count().await, users);
-        let invites = admin.post("/console/settings/invitations", &[("allow_invites_from", "adminsAndGuestInviters"), ("guest_user_role", "2af84b1e-32c8-42b7-82bc-daa82404023b")]).await;
+        let invites = admin.submit("/console/settings/invitations", &[("allow_invites_from", "adminsAndGuestInviters"), ("guest_user_role", "2af84b1e-32c8-42b7-82bc-daa82404023b")]).await;
         assert_eq!(invites.status, StatusCode::SEE_OTHER, "{}", invites.alert());
         let (_, policy) = server.get("/v1.0/policies/authorizationPolicy").await;
         assert_eq!((policy["allowInvitesFrom"].as_str(), policy["guestUserRoleId"].as_str()), (Some("adminsAndGuestInviters"), Some("2af84b1e-32c8-42b7-82bc-daa82404023b")));
-        let bad = admin.post("/console/settings/invitations", &[("allow_invites_from", "sometimes")]).await;
+        let bad = admin.submit("/console/settings/invitations", &[("allow_invites_from", "sometimes")]).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
         assert!(bad.alert().starts_with("Request_BadRequest"), "{}", bad.alert());
         let (_, unchanged) = server.get("/v1.0/policies/authorizationPolicy").await;
@@ -334,42 +233,38 @@ both_engines! {
         let mut admin = admin_browser(&server).await;
         admin.get("/console/invite").await;
         let template = admin.get("/console/invite/template.csv").await;
-        assert!(template.html.starts_with("version:v1.0"));
+        assert!(template.body.starts_with("version:v1.0"));
         let csv = format!(
             "{}dee@example.com,https://myapps.microsoft.com,false,\nnot-an-address,https://myapps.microsoft.com,,\neve@example.org,https://contoso.example/start,true,\"Hi, Eve\"\n",
-            template.html.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()
+            template.body.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()
         );
         let boundary = "guestlist-test-boundary";
         let token = admin.csrf_token.clone().unwrap();
         let body = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"send_mail\"\r\n\r\non\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"guests.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
         );
-        let response = admin
+        let request = admin
             .http
             .post(server.url("/console/invite/bulk"))
-            .header("cookie", admin.cookie_header())
             .header("origin", &admin.origin)
             .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let results = admin.absorb(response).await;
+            .body(body);
+        let results = admin.send(request).await;
         assert_eq!(results.status, StatusCode::OK);
-        assert!(results.html.contains("2 invited, 1 failed."), "{}", results.html);
-        assert!(results.html.contains("not-an-address"));
+        assert!(results.body.contains("2 invited, 1 failed."), "{}", results.body);
+        assert!(results.body.contains("not-an-address"));
         let (_, found) = server.get("/v1.0/users?$filter=mail eq 'dee@example.com' or mail eq 'eve@example.org'&$select=mail").await;
         assert_eq!(found["value"].as_array().unwrap().len(), 2, "{found}");
 
         // The list's filters: pending, by domain, by search word.
         let pending = admin.get("/console/guests?state=pending").await;
-        assert!(pending.html.contains("dee@example.com") && pending.html.contains("eve@example.org"));
+        assert!(pending.body.contains("dee@example.com") && pending.body.contains("eve@example.org"));
         let accepted = admin.get("/console/guests?state=accepted").await;
-        assert!(accepted.html.contains("No guests match"));
+        assert!(accepted.body.contains("No guests match"));
         let by_domain = admin.get("/console/guests?domain=example.org").await;
-        assert!(by_domain.html.contains("eve@example.org") && !by_domain.html.contains("dee@example.com"));
+        assert!(by_domain.body.contains("eve@example.org") && !by_domain.body.contains("dee@example.com"));
         let by_word = admin.get("/console/guests?q=dee").await;
-        assert!(by_word.html.contains("dee@example.com") && !by_word.html.contains("eve@example.org"));
+        assert!(by_word.body.contains("dee@example.com") && !by_word.body.contains("eve@example.org"));
         let bad = admin.get("/console/guests?state=gone").await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     }

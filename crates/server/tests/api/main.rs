@@ -2,6 +2,7 @@
 //! server in-process on port 0 and drives it over HTTPS; every storage case runs on SQLite and
 //! on PostgreSQL (from `GUESTLIST_TEST_DATABASE_URL`; skipped with a message when unset).
 
+mod browser;
 mod harness;
 
 mod audit;

@@ -2,19 +2,19 @@
 //! redirects followed), with the invitation and the one-time passcode read from the mail a real
 //! SMTP server received. Every case runs on SQLite and PostgreSQL.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use guestlist::http::server::start;
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::ticket::TicketState;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::SET_COOKIE;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{Mutex, Notify};
 
+use crate::browser::{Browser, Page};
 use crate::harness::{app_token, fresh_postgres_database, https_client, postgres_base_url, TestServer};
 
 const REDIRECT: &str = "https://apps.example.net/welcome";
@@ -244,113 +244,7 @@ fn decode_quoted_printable(body: &str) -> String {
     String::from_utf8(out).expect("UTF-8 text")
 }
 
-// ---- a browser ------------------------------------------------------------------------------
-
-/// Keeps cookies and follows nothing by itself, so each redirect can be checked.
-struct Browser {
-    http: reqwest::Client,
-    origin: String,
-    cookies: HashMap<String, String>,
-}
-
-#[derive(Debug)]
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> String {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("no Location on {}: {}", self.status, self.body))
-            .to_string()
-    }
-
-    /// A hidden field's value (all forms of the flow carry the link and the CSRF token).
-    fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + marker.len();
-        html_unescape(&self.body[start..start + self.body[start..].find('"').unwrap()])
-    }
-
-    fn link_fields(&self) -> Vec<(String, String)> {
-        ["tenant", "user", "ticket", "csrf_token"].iter().map(|name| (name.to_string(), self.field(name))).collect()
-    }
-
-    fn href_to(&self, path: &str) -> String {
-        let body = html_unescape(&self.body);
-        let marker = format!("href=\"{path}");
-        let start = body.find(&marker).unwrap_or_else(|| panic!("no link to {path} in {}", self.body)) + 6;
-        body[start..start + body[start..].find('"').unwrap()].to_string()
-    }
-
-    fn says(&self, text: &str) -> bool {
-        html_unescape(&self.body).contains(text)
-    }
-}
-
-fn html_unescape(text: &str) -> String {
-    text.replace("&amp;", "&")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#x2f;", "/")
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Browser {
-        let ca = std::fs::read(server.connection.ca_certificate.as_ref().unwrap()).unwrap();
-        let http = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Browser { http, origin: server.connection.graph_url.clone(), cookies: HashMap::new() }
-    }
-
-    fn absolute(&self, url: &str) -> String {
-        if url.starts_with('/') {
-            format!("{}{url}", self.origin)
-        } else {
-            url.to_string()
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match self.cookie_header() {
-            Some(cookies) => request.header("cookie", cookies),
-            None => request,
-        };
-        let response = request.send().await.expect("page answered");
-        for set in response.headers().get_all(SET_COOKIE) {
-            let text = set.to_str().unwrap();
-            let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-        let status = response.status();
-        let headers = response.headers().clone();
-        Page { status, headers, body: response.text().await.unwrap() }
-    }
-
-    fn cookie_header(&self) -> Option<String> {
-        (!self.cookies.is_empty()).then(|| self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
-    }
-
-    async fn get(&mut self, url: &str) -> Page {
-        let request = self.http.get(self.absolute(url));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(String, String)]) -> Page {
-        let request = self.http.post(self.absolute(path)).form(fields);
-        self.send(request).await
-    }
-}
+// ---- the browser ----------------------------------------------------------------------------
 
 fn with(fields: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut all = fields.to_vec();
@@ -540,7 +434,7 @@ both_engines_with_mail! {
         assert_eq!(other.post("/redeem/send-code", &fields).await.status, StatusCode::FORBIDDEN);
         // So is a post that says it comes from another origin.
         let cross = browser.http.post(browser.absolute("/redeem/send-code")).form(&fields)
-            .header("cookie", browser.cookie_header().unwrap()).header("origin", "https://evil.example").send().await.unwrap();
+            .header("cookie", browser.cookie_header()).header("origin", "https://evil.example").send().await.unwrap();
         assert_eq!(cross.status(), StatusCode::FORBIDDEN);
         for path in ["/redeem/code", "/redeem/consent"] {
             assert_eq!(browser.post(path, &with(&without_token, &[("code", "12345678"), ("decision", "accept")])).await.status, StatusCode::FORBIDDEN);

@@ -215,12 +215,7 @@ async fn signed_in_member(server: &TestServer, alias: &str) -> (String, String) 
 async fn delegated_token(server: &TestServer, username: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
-    let ca = std::fs::read(server.connection.ca_certificate.as_ref().expect("TLS")).unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = crate::browser::client(server);
     let scope = ["User.Invite.All", "User.ReadWrite.All"].map(|s| format!("https://graph.microsoft.com/{s}")).join(" ");
     let params = vec![
         ("client_id", server.connection.client_id.clone()),

@@ -46,21 +46,7 @@ both_engines! {
 
 /// Signs in to the console with a fresh cookie jar; the status of the sign-in post.
 async fn console_sign_in(server: &TestServer, username: &str, password: &str) -> StatusCode {
-    let ca = std::fs::read(server.connection.ca_certificate.as_ref().unwrap()).unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = http.get(server.url("/console/signin")).send().await.unwrap();
-    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let html = page.text().await.unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let token = html[html.find(marker).unwrap() + marker.len()..].split('"').next().unwrap().to_string();
-    let form = [("csrf_token", token.as_str()), ("username", username), ("password", password), ("next", "/console/guests")];
-    let answer =
-        http.post(server.url("/console/signin")).header("cookie", cookie).header("origin", &server.connection.graph_url).form(&form);
-    answer.send().await.unwrap().status()
+    crate::browser::Browser::new(server).console_sign_in(username, password).await.status
 }
 
 #[tokio::test]

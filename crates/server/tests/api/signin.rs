@@ -16,12 +16,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-mor
 
 /// A browser without redirects: the sign-in answers with a redirect to the loopback address.
 fn browser(server: &TestServer) -> reqwest::Client {
-    let ca = std::fs::read(server.connection.ca_certificate.as_ref().expect("TLS")).expect("CA");
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    crate::browser::client(server)
 }
 
 /// A member who signs in with [`PASSWORD`] as it is.
