@@ -152,6 +152,14 @@ both_engines! {
         assert_eq!(sponsors["value"][0]["userPrincipalName"], "root@contoso.onmicrosoft.com", "the inviting person sponsors the guest");
         let page = admin.get(&format!("/console/guests/{id}?done=invited")).await;
         assert!(page.body.contains("Invitation sent.") && page.body.contains("Invite external user"), "the audit history shows the invite");
+        // Mail is off on this server: the page shows the redeem link, once, and it works.
+        let start = page.body.find("<code>").expect("the redeem link is shown") + "<code>".len();
+        let link = crate::browser::html_unescape(&page.body[start..start + page.body[start..].find("</code>").unwrap()]);
+        assert!(link.starts_with(&format!("{}/redeem?", server.connection.graph_url)), "{link}");
+        assert!(!admin.get(&format!("/console/guests/{id}")).await.body.contains("shown only once"), "only once");
+        let landing = Browser::new(&server).get(&link).await;
+        assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+        assert!(landing.says("ann@example.com"), "{}", landing.body);
 
         // An address that is not on the user: Graph's rule, Graph's text, nothing changes.
         admin.get(&format!("/console/guests/{id}/reset")).await;

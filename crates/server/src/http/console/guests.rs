@@ -19,9 +19,10 @@ use guestlist_store::{PageRequest, PendingInvitation, UserKey};
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
-use super::{see_other, Problem, Session};
+use super::{see_other, take_redeem_link, with_redeem_link, Problem, Session};
 use crate::http::AppState;
 use crate::services::groups::Membership;
+use crate::services::invitations::InvitationOutcome;
 use crate::services::users::UserChanges;
 use crate::services::ServiceError;
 
@@ -239,7 +240,14 @@ fn done_notice(done: Option<&str>) -> Option<&'static str> {
     }
 }
 
-async fn guest_page(state: &AppState, session: &Session, id: &str, notice: Option<&str>, problem: Option<Problem>) -> Response {
+async fn guest_page(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    notice: Option<&str>,
+    problem: Option<Problem>,
+    redeem_link: Option<String>,
+) -> Response {
     let services = &state.services;
     let caller = &session.caller;
     let user = match parse_id(id) {
@@ -277,6 +285,7 @@ async fn guest_page(state: &AppState, session: &Session, id: &str, notice: Optio
         sponsors => section(sponsors),
         audit => section(audit),
         notice,
+        redeem_link,
         problem,
     };
     session.render(status, "console/guest.html", "guests", page)
@@ -287,8 +296,20 @@ struct DoneQuery {
     done: Option<String>,
 }
 
-async fn detail(State(state): State<AppState>, session: Session, Path(id): Path<String>, Query(query): Query<DoneQuery>) -> Response {
-    guest_page(&state, &session, &id, done_notice(query.done.as_deref()), None).await
+async fn detail(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    let waiting = take_redeem_link(&state, &headers, &id);
+    let link = waiting.as_ref().map(|(link, _)| link.clone());
+    let mut response = guest_page(&state, &session, &id, done_notice(query.done.as_deref()), None, link).await;
+    if let Some((_, forget)) = waiting {
+        response.headers_mut().append(axum::http::header::SET_COOKIE, forget);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -315,13 +336,12 @@ async fn resend(
             .find(|i| i.invitation.state == TicketState::Pending)
             .ok_or_else(|| Problem::invalid("This guest has no pending invitation to send again."))?;
         state.services.admit_invitation_request(&session.caller).await?;
-        state.services.resend_invitation(&session.caller, pending.invitation.id).await?;
-        Ok::<(), Problem>(())
+        Ok::<_, Problem>(state.services.resend_invitation(&session.caller, pending.invitation.id).await?)
     }
     .await;
     match outcome {
-        Ok(()) => see_other(&format!("/console/guests/{id}?done=resent")),
-        Err(problem) => guest_page(&state, &session, &id, None, Some(problem)).await,
+        Ok(outcome) => with_redeem_link(&state, see_other(&format!("/console/guests/{id}?done=resent")), &outcome),
+        Err(problem) => guest_page(&state, &session, &id, None, Some(problem), None).await,
     }
 }
 
@@ -386,7 +406,7 @@ async fn load_user(state: &AppState, session: &Session, id: &str) -> Result<User
 async fn reset_page(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
     match load_user(&state, &session, &id).await {
         Ok(user) => reset_form(&state, &session, &user, &ResetForm::default(), None).await,
-        Err(problem) => guest_page(&state, &session, &id, None, Some(problem)).await,
+        Err(problem) => guest_page(&state, &session, &id, None, Some(problem), None).await,
     }
 }
 
@@ -398,24 +418,24 @@ async fn reset(
     form: Result<Form<ResetForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return guest_page(&state, &session, &id, None, Some(Problem::invalid("The reset form is malformed."))).await;
+        return guest_page(&state, &session, &id, None, Some(Problem::invalid("The reset form is malformed.")), None).await;
     };
     if let Err(rejection) = session.verify(&state, &headers, form.csrf_token.as_deref()) {
         return super::csrf_refused(rejection);
     }
     let user = match load_user(&state, &session, &id).await {
         Ok(user) => user,
-        Err(problem) => return guest_page(&state, &session, &id, None, Some(problem)).await,
+        Err(problem) => return guest_page(&state, &session, &id, None, Some(problem), None).await,
     };
     match reset_with(&state, &session, user.clone(), &form).await {
-        Ok(()) => see_other(&format!("/console/guests/{}?done=reset", user.id)),
+        Ok(outcome) => with_redeem_link(&state, see_other(&format!("/console/guests/{}?done=reset", user.id)), &outcome),
         Err((user, problem)) => reset_form(&state, &session, &user, &form, Some(problem)).await,
     }
 }
 
 /// Resets redemption to the picked address; "another address" is first added to otherMails
 /// (a `PATCH /users` through the same service), as the seed requires.
-async fn reset_with(state: &AppState, session: &Session, mut user: User, form: &ResetForm) -> Result<(), (User, Problem)> {
+async fn reset_with(state: &AppState, session: &Session, mut user: User, form: &ResetForm) -> Result<InvitationOutcome, (User, Problem)> {
     let caller = &session.caller;
     let picked = form.email.as_deref().unwrap_or_default();
     let address = if picked == NEW_ADDRESS {
@@ -449,8 +469,7 @@ async fn reset_with(state: &AppState, session: &Session, mut user: User, form: &
         sponsors: Vec::new(),
     };
     state.services.admit_invitation_request(caller).await.map_err(|e| refuse(&user, e))?;
-    state.services.invite(caller, request).await.map_err(|e| refuse(&user, e))?;
-    Ok(())
+    state.services.invite(caller, request).await.map_err(|e| refuse(&user, e))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use guestlist_domain::EmailAddress;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::{see_other, Problem, Session};
+use super::{see_other, with_redeem_link, Problem, Session};
 use crate::http::AppState;
 use crate::services::ServiceError;
 
@@ -105,7 +105,7 @@ async fn invite_one(
     }
     .await;
     match outcome {
-        Ok(outcome) => see_other(&format!("/console/guests/{}?done=invited", outcome.user.id)),
+        Ok(outcome) => with_redeem_link(&state, see_other(&format!("/console/guests/{}?done=invited", outcome.user.id)), &outcome),
         Err(problem) => render_form(&session, &form, Some(problem), false),
     }
 }

@@ -28,6 +28,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -35,6 +37,7 @@ use super::error::ApiError;
 use super::pages::csrf::{self, CsrfRejection};
 use super::pages::{change_password_page, security_headers, sign_in_retry, ChangePasswordForm, Page, SignInRetry};
 use super::AppState;
+use crate::services::invitations::InvitationOutcome;
 use crate::services::signin::{NewPassword, SignInFailure};
 use crate::services::{Caller, CallerPrincipal, ServiceError};
 
@@ -135,6 +138,35 @@ impl Problem {
     fn invalid(message: impl Into<String>) -> Self {
         Problem { code: "Request_BadRequest", message: message.into(), status: StatusCode::BAD_REQUEST }
     }
+}
+
+/// After an invite, reset or resend that mailed nothing (mail is off, or the admin didn't ask for
+/// it), the guest's page shows the redeem link once. Only the link's hash is stored, so it travels
+/// in a short-lived cookie of this browser, bound to the guest.
+fn redeem_link_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-guestlist-redeem-link"
+    } else {
+        "guestlist-redeem-link"
+    }
+}
+
+pub(crate) fn with_redeem_link(state: &AppState, mut response: Response, outcome: &InvitationOutcome) -> Response {
+    let mailed = outcome.request.send_invitation_message && state.services.mail.is_configured();
+    if !mailed {
+        let value = URL_SAFE_NO_PAD.encode(format!("{}|{}", outcome.user.id, outcome.redeem_url));
+        let cookie = csrf::set_cookie(redeem_link_cookie(secure(state)), &value, secure(state), Some(300));
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The redeem link waiting for `user_id`'s page, with the `Set-Cookie` that forgets it.
+pub(crate) fn take_redeem_link(state: &AppState, headers: &HeaderMap, user_id: &str) -> Option<(String, HeaderValue)> {
+    let name = redeem_link_cookie(secure(state));
+    let decoded = URL_SAFE_NO_PAD.decode(csrf::cookie(headers, name)?).ok()?;
+    let (owner, link) = std::str::from_utf8(&decoded).ok()?.split_once('|')?;
+    (owner == user_id).then(|| (link.to_string(), csrf::set_cookie(name, "", secure(state), Some(0))))
 }
 
 pub(crate) fn see_other(location: &str) -> Response {
