@@ -19,10 +19,8 @@ mod guests;
 mod invite;
 mod settings;
 
-use std::net::SocketAddr;
-
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +33,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::pages::csrf::{self, CsrfRejection};
-use super::pages::{change_password_page, security_headers, sign_in_retry, ChangePasswordForm, Page, SignInRetry};
+use super::pages::{change_password_page, client_address, security_headers, sign_in_retry, ChangePasswordForm, Page, SignInRetry};
 use super::AppState;
 use crate::services::invitations::InvitationOutcome;
 use crate::services::signin::{NewPassword, SignInFailure};
@@ -179,13 +177,11 @@ pub(crate) fn see_other(location: &str) -> Response {
 }
 
 fn csrf_refused(rejection: CsrfRejection) -> Response {
-    let text = match rejection {
-        CsrfRejection::MissingCookie => "Your browser didn't send the cookie this form needs. Allow cookies for this site and try again.",
-        CsrfRejection::TokenMismatch => "This form has expired. Go back, reload the page and try again.",
-        CsrfRejection::CrossSite => "This form was sent from another site, so it was not accepted.",
+    let page = context! {
+        title => "We couldn't accept this form", paragraphs => vec![rejection.explanation()],
+        site => "guestlist admin console", footer => CONSOLE_SIGN_IN_FOOTER,
     };
-    let paragraphs = vec![text];
-    Page::render(StatusCode::FORBIDDEN, "message.html", context! { title => "We couldn't accept this form", paragraphs }).into_response()
+    Page::render(StatusCode::FORBIDDEN, "message.html", page).into_response()
 }
 
 /// Only console paths are followed after sign-in (no open redirect).
@@ -246,7 +242,7 @@ async fn sign_in(State(state): State<AppState>, parts: Parts, form: Result<Form<
     let next = safe_next(form.next.as_deref());
     let username = form.username.as_deref().unwrap_or_default().trim();
     let password = form.password.as_deref().unwrap_or_default();
-    let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let address = client_address(&parts);
     // Posted by "Update your password" (forceChangePasswordNextSignIn).
     let new_password =
         form.new_password.clone().map(|password| NewPassword { password, confirmation: form.confirm_password.clone().unwrap_or_default() });

@@ -26,6 +26,19 @@ pub enum CsrfRejection {
     CrossSite,
 }
 
+impl CsrfRejection {
+    /// What a person is told when a form of theirs is refused.
+    pub fn explanation(&self) -> &'static str {
+        match self {
+            CsrfRejection::MissingCookie => {
+                "Your browser didn't send the cookie this form needs. Allow cookies for this site and try again."
+            }
+            CsrfRejection::TokenMismatch => "This form has expired. Go back, reload the page and try again.",
+            CsrfRejection::CrossSite => "This form was sent from another site, so it was not accepted.",
+        }
+    }
+}
+
 /// The cookie's name: `__Host-` prefixed when the server is reached over TLS.
 pub fn cookie_name(secure: bool) -> &'static str {
     if secure {

@@ -7,7 +7,7 @@ pub mod csrf;
 mod redeem;
 mod signin;
 
-pub(crate) use signin::{change_password_page, retry_after as sign_in_retry, ChangePasswordForm, Retry as SignInRetry};
+pub(crate) use signin::{change_password_page, client_address, retry_after as sign_in_retry, ChangePasswordForm, Retry as SignInRetry};
 
 use std::sync::LazyLock;
 

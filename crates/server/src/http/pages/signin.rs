@@ -44,7 +44,7 @@ fn secure(state: &AppState) -> bool {
 }
 
 /// The peer address, for the per-address sign-in limit (behind a proxy this is the proxy).
-fn client_address(parts: &Parts) -> String {
+pub(crate) fn client_address(parts: &Parts) -> String {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_string(), |ConnectInfo(addr)| addr.ip().to_string())
 }
 
@@ -58,12 +58,7 @@ fn message(status: StatusCode, title: &str, paragraphs: &[&str]) -> Response {
 }
 
 fn csrf_refused(rejection: CsrfRejection) -> Response {
-    let text = match rejection {
-        CsrfRejection::MissingCookie => "Your browser didn't send the cookie this form needs. Allow cookies for this site and try again.",
-        CsrfRejection::TokenMismatch => "This form has expired. Go back, reload the page and try again.",
-        CsrfRejection::CrossSite => "This form was sent from another site, so it was not accepted.",
-    };
-    message(StatusCode::FORBIDDEN, "We couldn't accept this form", &[text])
+    message(StatusCode::FORBIDDEN, "We couldn't accept this form", &[rejection.explanation()])
 }
 
 fn service_failed(error: ServiceError) -> Response {
