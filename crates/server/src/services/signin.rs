@@ -598,17 +598,7 @@ impl Services {
             }
             .into());
         }
-        let request = UserTokenRequest {
-            tenant_id: tenant.id,
-            app_id: app.app_id,
-            app_display_name: app.display_name.clone(),
-            user_id: user.id,
-            user_principal_name: user.user_principal_name.to_string(),
-            display_name: user.display_name.clone(),
-            scopes: scopes.graph.clone(),
-            nonce: grant.nonce.clone(),
-            issued_at: now,
-        };
+        let request = user_token_request(&tenant, &app, &user, scopes.graph.clone(), grant.nonce.clone(), now);
         let ring = self.keyring(false).await?;
         let access = ring.issue_user_token(&request, &self.public_origin).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let id_token = if scopes.wants("openid") {
@@ -681,17 +671,7 @@ impl Services {
     /// (the admin console). Its one scope, `Directory.AccessAsUser.All`, lets the person's
     /// directory roles alone decide what the token may do, as in Entra's portal.
     pub async fn first_party_access_token(&self, tenant: &Tenant, app: &Application, user: &User) -> ServiceResult<(String, u64)> {
-        let request = UserTokenRequest {
-            tenant_id: tenant.id,
-            app_id: app.app_id,
-            app_display_name: app.display_name.clone(),
-            user_id: user.id,
-            user_principal_name: user.user_principal_name.to_string(),
-            display_name: user.display_name.clone(),
-            scopes: vec!["Directory.AccessAsUser.All".into()],
-            nonce: None,
-            issued_at: Utc::now(),
-        };
+        let request = user_token_request(tenant, app, user, vec!["Directory.AccessAsUser.All".into()], None, Utc::now());
         let ring = self.keyring(false).await?;
         let access = ring.issue_user_token(&request, &self.public_origin).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok((access.access_token, access.expires_in))
@@ -699,6 +679,28 @@ impl Services {
 }
 
 /// A failed sign-in's audit entry (category `Authentication`, result `failure`).
+/// What a delegated token of `user` signed in to `app` says.
+fn user_token_request(
+    tenant: &Tenant,
+    app: &Application,
+    user: &User,
+    scopes: Vec<String>,
+    nonce: Option<String>,
+    issued_at: DateTime<Utc>,
+) -> UserTokenRequest {
+    UserTokenRequest {
+        tenant_id: tenant.id,
+        app_id: app.app_id,
+        app_display_name: app.display_name.clone(),
+        user_id: user.id,
+        user_principal_name: user.user_principal_name.to_string(),
+        display_name: user.display_name.clone(),
+        scopes,
+        nonce,
+        issued_at,
+    }
+}
+
 fn sign_in_audit(tenant: &Tenant, user: &User, activity: &str, at: DateTime<Utc>) -> AuditRecord {
     let mut record = self_service_audit(tenant, user, activity, "Other", at);
     record.category = "Authentication".into();

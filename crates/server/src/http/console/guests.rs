@@ -312,17 +312,12 @@ async fn detail(
     response
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
 async fn resend(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<super::CsrfOnly>, FormRejection>,
 ) -> Response {
     let submitted = form.ok().and_then(|Form(f)| f.csrf_token);
     if let Err(rejection) = session.verify(&state, &headers, submitted.as_deref()) {
