@@ -11,7 +11,9 @@ import msal
 import pytest
 import requests
 
-from graphkit import GRAPH_SCOPE, jwt_claims, msal_app, unique_email
+from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider
+
+from graphkit import GRAPH_SCOPE, graph_client, jwt_claims, msal_app, run, unique_email
 
 PASSWORD = "Corr3ct-Horse!"
 REDIRECT = "http://localhost:8400/callback"
@@ -140,3 +142,44 @@ def test_wrong_password_shows_the_form_again(server, member):
                           allow_redirects=False)
     assert posted.status_code == 200
     assert "Your account or password is incorrect." in posted.text
+
+
+class SignedInToken(AccessTokenProvider):
+    """A delegated token MSAL got, handed to msgraph-sdk as an app that signs people in would."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+    async def get_authorization_token(self, uri, additional_authentication_context=None) -> str:
+        return self.token
+
+    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+        return AllowedHostsValidator([])
+
+
+def test_msgraph_sdk_reads_me_with_user_read(server, member):
+    """The most common delegated call: sign in with User.Read, then `client.me.get()`."""
+    app = public_app(server)
+    flow = app.initiate_device_flow(scopes=["User.Read"])
+    helper = threading.Thread(target=complete_device_login, args=(server, flow["user_code"], member["upn"]))
+    helper.start()
+    result = app.acquire_token_by_device_flow(flow)
+    helper.join()
+    assert "access_token" in result, result
+    assert jwt_claims(result["access_token"])["scp"] == "User.Read"
+
+    async def scenario():
+        client = graph_client(server, auth=BaseBearerTokenAuthenticationProvider(SignedInToken(result["access_token"])))
+        me = await client.me.get()
+        try:
+            await client.users.get()
+            others = None
+        except Exception as error:  # kiota raises ODataError with the Graph error body
+            others = error
+        return me, others
+
+    me, others = run(scenario)
+    assert me.id == member["id"] and me.user_principal_name == member["upn"]
+    # User.Read reaches the signed-in user only, as in Graph.
+    assert others is not None and others.response_status_code == 403, others
+    assert others.error.code == "Authorization_RequestDenied"

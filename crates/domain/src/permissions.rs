@@ -138,6 +138,14 @@ pub fn delegated_scope_permits(action: Action, scopes: &[String]) -> bool {
     })
 }
 
+/// Whether the scopes let a signed-in user read their own profile (`GET /me`): `User.Read` and
+/// `User.ReadWrite` do, though they reach no one else (Graph's least privileged permission for
+/// `/me`).
+pub fn own_profile_scope_permits(action: Action, scopes: &[String]) -> bool {
+    action == Action::ReadUsers
+        && scopes.iter().any(|scope| scope.eq_ignore_ascii_case("User.Read") || scope.eq_ignore_ascii_case("User.ReadWrite"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +185,16 @@ mod tests {
         assert!(delegated_scope_permits(Action::ReadUsers, &scopes(&["user.readbasic.all"])));
         assert!(delegated_scope_permits(Action::DeleteUser, &scopes(&["Directory.AccessAsUser.All"])));
         assert!(!delegated_scope_permits(Action::ReadUsers, &scopes(&["User.Read"])));
+    }
+
+    #[test]
+    fn user_read_reads_only_the_own_profile() {
+        let scopes = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(own_profile_scope_permits(Action::ReadUsers, &scopes(&["openid", "user.read"])));
+        assert!(own_profile_scope_permits(Action::ReadUsers, &scopes(&["User.ReadWrite"])));
+        assert!(!own_profile_scope_permits(Action::WriteUsers, &scopes(&["User.ReadWrite"])));
+        assert!(!own_profile_scope_permits(Action::ReadGroupMembers, &scopes(&["User.Read"])));
+        assert!(!own_profile_scope_permits(Action::ReadUsers, &scopes(&["User.Invite.All"])));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use guestlist_domain::audit::Initiator;
 use guestlist_domain::authorization::Reach;
 use guestlist_domain::ids::ObjectId;
-use guestlist_domain::permissions::{delegated_scope_permits, Action, AppPermission};
+use guestlist_domain::permissions::{delegated_scope_permits, own_profile_scope_permits, Action, AppPermission};
 use guestlist_domain::Tenant;
 use guestlist_store::Store;
 
@@ -79,7 +79,10 @@ impl Caller {
         match &self.principal {
             CallerPrincipal::App { roles, .. } => action.permitted_for_app(roles),
             // Delegated: the scope AND the user's directory roles (contract §1.5, §3.5).
-            CallerPrincipal::User { scopes, .. } => delegated_scope_permits(action, scopes) && self.role_permits(action, reach),
+            CallerPrincipal::User { scopes, .. } => {
+                let own_profile = reach == Reach::OwnObject && own_profile_scope_permits(action, scopes);
+                (delegated_scope_permits(action, scopes) || own_profile) && self.role_permits(action, reach)
+            }
         }
     }
 
