@@ -59,6 +59,28 @@ async fn pending_invitation_ids(server: &TestServer, user_id: &str) -> Vec<Strin
         .collect()
 }
 
+/// Uploads a bulk invitation file the way the invite page's form does (multipart, CSRF token).
+async fn upload_csv(server: &TestServer, admin: &mut Browser, csv: &str) -> crate::browser::Page {
+    admin.get("/console/invite").await;
+    let boundary = "guestlist-test-boundary";
+    let token = admin.csrf_token.clone().unwrap();
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"send_mail\"\r\n\r\non\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"guests.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    let request = admin
+        .http
+        .post(server.url("/console/invite/bulk"))
+        .header("origin", &admin.origin)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body);
+    admin.send(request).await
+}
+
+/// The guest ids a list page links to.
+fn listed_guests(body: &str) -> Vec<String> {
+    body.match_indices("href=\"/console/guests/").map(|(at, m)| body[at + m.len()..at + m.len() + 36].to_string()).collect()
+}
+
 both_engines! {
     async fn pages_need_a_session_and_sign_in_sets_a_strict_host_cookie(server: TestServer) {
         let mut browser = Browser::new(&server);
@@ -237,6 +259,32 @@ both_engines! {
         assert_eq!(unchanged["allowInvitesFrom"], "adminsAndGuestInviters");
     }
 
+    async fn the_guest_list_pages_by_fifty(server: TestServer) {
+        let mut admin = admin_browser(&server).await;
+        let mut csv = String::from("inviteeEmail,inviteRedirectURL,sendEmail\n");
+        for i in 0..55 {
+            csv.push_str(&format!("page{i:02}@example.com,https://myapps.microsoft.com,false\n"));
+        }
+        let results = upload_csv(&server, &mut admin, &csv).await;
+        assert!(results.body.contains("55 invited, 0 failed."), "{}", results.body);
+        let first = admin.get("/console/guests?state=pending").await;
+        let mut seen = listed_guests(&first.body);
+        assert_eq!(seen.len(), 50);
+        let marker = "<a href=\"";
+        let next_at = first.body.find("rel=\"next\"").expect("a next page link");
+        let start = first.body[..next_at].rfind(marker).unwrap() + marker.len();
+        let next = crate::browser::html_unescape(&first.body[start..start + first.body[start..].find('"').unwrap()]);
+        assert!(next.starts_with("/console/guests?state=pending&after="), "{next}");
+        let second = admin.get(&next).await;
+        let rest = listed_guests(&second.body);
+        assert_eq!(rest.len(), 5);
+        assert!(!second.body.contains("rel=\"next\""), "the last page has no next link");
+        seen.extend(rest);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 55, "every guest once");
+    }
+
     async fn bulk_upload_invites_each_good_row_and_reports_the_others(server: TestServer) {
         let mut admin = admin_browser(&server).await;
         admin.get("/console/invite").await;
@@ -246,18 +294,7 @@ both_engines! {
             "{}dee@example.com,https://myapps.microsoft.com,false,\nnot-an-address,https://myapps.microsoft.com,,\neve@example.org,https://contoso.example/start,true,\"Hi, Eve\"\n",
             template.body.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()
         );
-        let boundary = "guestlist-test-boundary";
-        let token = admin.csrf_token.clone().unwrap();
-        let body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"send_mail\"\r\n\r\non\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"guests.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
-        );
-        let request = admin
-            .http
-            .post(server.url("/console/invite/bulk"))
-            .header("origin", &admin.origin)
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(body);
-        let results = admin.send(request).await;
+        let results = upload_csv(&server, &mut admin, &csv).await;
         assert_eq!(results.status, StatusCode::OK);
         assert!(results.body.contains("2 invited, 1 failed."), "{}", results.body);
         assert!(results.body.contains("not-an-address"));
