@@ -2,7 +2,8 @@
 //! (code generic over `sqlx::Database` drowns in trait bounds). Everything engine-specific is a
 //! macro argument; the SQL and the row mapping live in `schema` and `query`.
 
-/// Expands `impl Store for $store`. `$store` must have `reads` and `writes` pools of `$database`.
+/// Expands `impl Store for $store`. `$store` must have `reads` and `writes` pools of `$database`
+/// and a `group: Option<GroupWriter<$database's connection>>` (group commit, or `None`).
 /// - `time_param`: how the engine binds a timestamp.
 /// - `map_error`: `sqlx::Error` to [`StoreError`](crate::StoreError), with the engine's constraint names.
 /// - `begin_write`: the statement that opens a write transaction.
@@ -26,6 +27,7 @@ macro_rules! impl_store {
             use guestlist_domain::tenant::Application;
             use guestlist_domain::ticket::InvitationRecord;
             use guestlist_domain::{Tenant, User};
+            use $crate::group_commit::Commit;
             use $crate::schema::{self as schema, RowAccess, SqlValue, Statement};
             use $crate::{query, InvitationWrite, SigningKeyRecord, Store, StoreError, StoreResult, UserKey, UserPage, UserWrite};
 
@@ -111,6 +113,27 @@ macro_rules! impl_store {
             }
 
             impl $store {
+                /// Runs `work` as one write transaction and answers once it is committed: through
+                /// the group writer where the engine has one (the SQLite file), else on its own.
+                async fn transact<T, F>(&self, work: F) -> StoreResult<T>
+                where
+                    T: Send + 'static,
+                    F: for<'c> FnOnce(&'c mut Connection) -> futures::future::BoxFuture<'c, StoreResult<Commit<T>>> + Send + 'static,
+                {
+                    if let Some(group) = &self.group {
+                        return group.run(work).await;
+                    }
+                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
+                    match work(&mut *transaction).await? {
+                        Commit::Keep(value) => {
+                            transaction.commit().await.map_err($map_error)?;
+                            Ok(value)
+                        }
+                        // Dropped unfinished: rolled back.
+                        Commit::Discard(value) => Ok(value),
+                    }
+                }
+
                 async fn read(&self, sql: &str, values: Vec<SqlValue>) -> StoreResult<Vec<$row>> {
                     let mut connection = self.reads.acquire().await.map_err($map_error)?;
                     fetch(&mut connection, sql, values).await
@@ -125,27 +148,39 @@ macro_rules! impl_store {
 
                 /// Runs `statements` in one write transaction.
                 async fn write(&self, statements: Vec<Statement>) -> StoreResult<()> {
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    execute_all(&mut transaction, statements).await?;
-                    transaction.commit().await.map_err($map_error)
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            execute_all(&mut transaction, statements).await?;
+                            Ok(Commit::Keep(()))
+                        })
+                    })
+                    .await
                 }
 
                 /// Runs one statement that must change a row; `NotFound` when it changed none.
                 async fn change_one(&self, sql: &'static str, values: Vec<SqlValue>) -> StoreResult<()> {
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
-                    match execute(&mut connection, sql, values).await? {
-                        0 => Err(StoreError::NotFound),
-                        _ => Ok(()),
-                    }
+                    self.transact(move |mut connection| {
+                        Box::pin(async move {
+                            match execute(&mut connection, sql, values).await? {
+                                0 => Err(StoreError::NotFound),
+                                _ => Ok(Commit::Keep(())),
+                            }
+                        })
+                    })
+                    .await
                 }
 
                 /// The user write, then `statements`, in one transaction.
                 async fn write_user_with(&self, write: &UserWrite, statements: Vec<Statement>) -> StoreResult<User> {
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    let user = write_user_in(&mut transaction, write).await?;
-                    execute_all(&mut transaction, statements).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(user)
+                    let write = write.clone();
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            let user = write_user_in(&mut transaction, &write).await?;
+                            execute_all(&mut transaction, statements).await?;
+                            Ok(Commit::Keep(user))
+                        })
+                    })
+                    .await
                 }
             }
 
@@ -154,12 +189,16 @@ macro_rules! impl_store {
                 /// transaction; `NotFound` (and nothing written) when the statement changed none.
                 async fn change_one_audited(&self, sql: &'static str, values: Vec<SqlValue>, audit: &[AuditRecord]) -> StoreResult<()> {
                     let audit = schema::audit_statements(audit)?;
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, sql, values).await? == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    execute_all(&mut transaction, audit).await?;
-                    transaction.commit().await.map_err($map_error)
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, sql, values).await? == 0 {
+                                return Err(StoreError::NotFound);
+                            }
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(()))
+                        })
+                    })
+                    .await
                 }
             }
 
@@ -271,22 +310,27 @@ macro_rules! impl_store {
                     max_per_window: u32,
                 ) -> StoreResult<$crate::PasscodeIssue> {
                     use $crate::redemption as r;
+                    let code = code.clone();
                     let address =
-                        || vec![SqlValue::from(code.tenant_id), code.email_lower.as_str().into(), schema::stored_time(window_start).into()];
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    execute(&mut transaction, r::PASSCODE_LOCK, vec![code.tenant_id.into(), code.invitation_id.into()]).await?;
-                    execute(&mut transaction, r::PASSCODE_PRUNE, address()).await?;
-                    let counted = fetch(&mut transaction, r::PASSCODES_IN_WINDOW, address()).await?;
-                    if counted.len() >= max_per_window as usize {
-                        let oldest = counted.first().map(|row| row.time("created_date_time")).transpose()?.unwrap_or(window_start);
-                        // The oldest counted code leaves the window one window length after it was sent.
-                        let window = code.created_date_time - window_start;
-                        return Ok($crate::PasscodeIssue::LimitReached { retry_at: oldest + window });
-                    }
-                    execute(&mut transaction, r::PASSCODE_SUPERSEDE, vec![code.tenant_id.into(), code.invitation_id.into()]).await?;
-                    execute(&mut transaction, &r::passcode_insert(), r::passcode_values(code)).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok($crate::PasscodeIssue::Issued)
+                        vec![SqlValue::from(code.tenant_id), code.email_lower.as_str().into(), schema::stored_time(window_start).into()];
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            execute(&mut transaction, r::PASSCODE_LOCK, vec![code.tenant_id.into(), code.invitation_id.into()]).await?;
+                            execute(&mut transaction, r::PASSCODE_PRUNE, address.clone()).await?;
+                            let counted = fetch(&mut transaction, r::PASSCODES_IN_WINDOW, address).await?;
+                            if counted.len() >= max_per_window as usize {
+                                let oldest = counted.first().map(|row| row.time("created_date_time")).transpose()?.unwrap_or(window_start);
+                                // The oldest counted code leaves the window one window length after it was sent.
+                                let window = code.created_date_time - window_start;
+                                return Ok(Commit::Discard($crate::PasscodeIssue::LimitReached { retry_at: oldest + window }));
+                            }
+                            execute(&mut transaction, r::PASSCODE_SUPERSEDE, vec![code.tenant_id.into(), code.invitation_id.into()])
+                                .await?;
+                            execute(&mut transaction, &r::passcode_insert(), r::passcode_values(&code)).await?;
+                            Ok(Commit::Keep($crate::PasscodeIssue::Issued))
+                        })
+                    })
+                    .await
                 }
 
                 async fn latest_passcode(
@@ -307,9 +351,13 @@ macro_rules! impl_store {
                     now: chrono::DateTime<chrono::Utc>,
                     max_tries: u32,
                 ) -> StoreResult<bool> {
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
-                    let values = vec![tenant.into(), code_id.into(), schema::stored_time(now).into(), i64::from(max_tries).into()];
-                    Ok(execute(&mut connection, $crate::redemption::PASSCODE_RESERVE_TRY, values).await? == 1)
+                    self.transact(move |mut connection| {
+                        Box::pin(async move {
+                            let values = vec![tenant.into(), code_id.into(), schema::stored_time(now).into(), i64::from(max_tries).into()];
+                            Ok(Commit::Keep(execute(&mut connection, $crate::redemption::PASSCODE_RESERVE_TRY, values).await? == 1))
+                        })
+                    })
+                    .await
                 }
 
                 async fn use_passcode(
@@ -319,16 +367,20 @@ macro_rules! impl_store {
                     session: &guestlist_domain::redemption::RedemptionSession,
                 ) -> StoreResult<bool> {
                     use $crate::redemption as r;
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, r::PASSCODE_USE, vec![tenant.into(), code_id.into()]).await? == 0 {
-                        return Ok(false);
-                    }
                     let prune =
                         vec![tenant.into(), session.email_lower.as_str().into(), schema::stored_time(session.created_date_time).into()];
-                    execute(&mut transaction, r::SESSION_PRUNE, prune).await?;
-                    execute(&mut transaction, &r::session_insert(), r::session_values(session)).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(true)
+                    let session = r::session_values(session);
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, r::PASSCODE_USE, vec![tenant.into(), code_id.into()]).await? == 0 {
+                                return Ok(Commit::Discard(false));
+                            }
+                            execute(&mut transaction, r::SESSION_PRUNE, prune).await?;
+                            execute(&mut transaction, &r::session_insert(), session).await?;
+                            Ok(Commit::Keep(true))
+                        })
+                    })
+                    .await
                 }
 
                 async fn redemption_session(
@@ -343,15 +395,19 @@ macro_rules! impl_store {
 
                 async fn redeem_invitation(&self, write: &$crate::RedemptionWrite) -> StoreResult<$crate::RedeemResult> {
                     let audit = schema::audit_statements(&write.audit)?;
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
                     let guard = vec![write.tenant_id.into(), write.invitation_id.into(), schema::stored_time(write.now).into()];
-                    if execute(&mut transaction, $crate::redemption::INVITATION_REDEEM, guard).await? == 0 {
-                        return Ok($crate::RedeemResult::TicketNotPending);
-                    }
-                    let user = write_user_in(&mut transaction, &UserWrite::Update(write.user.clone())).await?;
-                    execute_all(&mut transaction, audit).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok($crate::RedeemResult::Redeemed(Box::new(user)))
+                    let user = UserWrite::Update(write.user.clone());
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, $crate::redemption::INVITATION_REDEEM, guard).await? == 0 {
+                                return Ok(Commit::Discard($crate::RedeemResult::TicketNotPending));
+                            }
+                            let user = write_user_in(&mut transaction, &user).await?;
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep($crate::RedeemResult::Redeemed(Box::new(user))))
+                        })
+                    })
+                    .await
                 }
 
                 async fn audit_records(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditRecord>> {
@@ -390,22 +446,24 @@ macro_rules! impl_store {
                 async fn write_group(&self, write: &$crate::GroupWrite, audit: &[AuditRecord]) -> StoreResult<guestlist_domain::Group> {
                     let plan = $crate::groups::plan_group_write(write)?;
                     let audit = schema::audit_statements(audit)?;
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    let changed = execute(&mut transaction, plan.group_row.sql, plan.group_row.values).await?;
-                    if plan.is_update && changed == 0 {
-                        let group = write.group();
-                        let existing =
-                            fetch(&mut transaction, $crate::groups::GROUP_EXISTS, vec![group.id.into(), group.tenant_id.into()]).await?;
-                        return Err(if existing.is_empty() {
-                            StoreError::NotFound
-                        } else {
-                            StoreError::Conflict($crate::Conflict::StaleVersion)
-                        });
-                    }
-                    execute_all(&mut transaction, plan.follow_up).await?;
-                    execute_all(&mut transaction, audit).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(plan.stored)
+                    let exists = vec![write.group().id.into(), write.group().tenant_id.into()];
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            let changed = execute(&mut transaction, plan.group_row.sql, plan.group_row.values).await?;
+                            if plan.is_update && changed == 0 {
+                                let existing = fetch(&mut transaction, $crate::groups::GROUP_EXISTS, exists).await?;
+                                return Err(if existing.is_empty() {
+                                    StoreError::NotFound
+                                } else {
+                                    StoreError::Conflict($crate::Conflict::StaleVersion)
+                                });
+                            }
+                            execute_all(&mut transaction, plan.follow_up).await?;
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(plan.stored))
+                        })
+                    })
+                    .await
                 }
 
                 async fn delete_group(&self, tenant: TenantId, group_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()> {
@@ -470,15 +528,20 @@ macro_rules! impl_store {
                 }
 
                 async fn delete_user(&self, tenant: TenantId, user_id: ObjectId, audit: &[AuditRecord]) -> StoreResult<()> {
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    let key = || vec![SqlValue::from(tenant), SqlValue::from(user_id)];
-                    execute(&mut transaction, schema::REVOKE_PENDING_INVITATIONS, key()).await?;
-                    execute(&mut transaction, schema::SPONSORSHIPS_OF_DELETE, key()).await?;
-                    if execute(&mut transaction, schema::USER_DELETE, key()).await? == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
-                    transaction.commit().await.map_err($map_error)
+                    let audit = schema::audit_statements(audit)?;
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            let key = || vec![SqlValue::from(tenant), SqlValue::from(user_id)];
+                            execute(&mut transaction, schema::REVOKE_PENDING_INVITATIONS, key()).await?;
+                            execute(&mut transaction, schema::SPONSORSHIPS_OF_DELETE, key()).await?;
+                            if execute(&mut transaction, schema::USER_DELETE, key()).await? == 0 {
+                                return Err(StoreError::NotFound);
+                            }
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(()))
+                        })
+                    })
+                    .await
                 }
 
                 async fn sponsors(&self, tenant: TenantId, user_id: ObjectId) -> StoreResult<Vec<User>> {
@@ -493,27 +556,35 @@ macro_rules! impl_store {
                     audit: &[AuditRecord],
                 ) -> StoreResult<$crate::SponsorChange> {
                     use $crate::SponsorChange;
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, schema::USER_LOCK, vec![tenant.into(), user_id.into()]).await? == 0 {
-                        return Ok(SponsorChange::UserNotFound);
-                    }
-                    if fetch(&mut transaction, schema::USER_EXISTS, vec![sponsor_id.into(), tenant.into()]).await?.is_empty() {
-                        return Ok(SponsorChange::SponsorNotFound);
-                    }
-                    let current = fetch(&mut transaction, schema::SPONSOR_IDS, vec![tenant.into(), user_id.into()]).await?;
-                    let current = current.iter().map(|row| row.text("sponsor_id")).collect::<StoreResult<Vec<_>>>()?;
-                    if current.contains(&sponsor_id.to_string()) {
-                        return Ok(SponsorChange::AlreadySponsor);
-                    }
-                    if current.len() >= guestlist_domain::invitation::MAX_SPONSORS {
-                        return Ok(SponsorChange::LimitReached);
-                    }
-                    let now = schema::stored_time(chrono::Utc::now());
-                    execute(&mut transaction, schema::SPONSOR_INSERT, vec![tenant.into(), user_id.into(), sponsor_id.into(), now.into()])
-                        .await?;
-                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(SponsorChange::Added)
+                    let audit = schema::audit_statements(audit)?;
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, schema::USER_LOCK, vec![tenant.into(), user_id.into()]).await? == 0 {
+                                return Ok(Commit::Discard(SponsorChange::UserNotFound));
+                            }
+                            if fetch(&mut transaction, schema::USER_EXISTS, vec![sponsor_id.into(), tenant.into()]).await?.is_empty() {
+                                return Ok(Commit::Discard(SponsorChange::SponsorNotFound));
+                            }
+                            let current = fetch(&mut transaction, schema::SPONSOR_IDS, vec![tenant.into(), user_id.into()]).await?;
+                            let current = current.iter().map(|row| row.text("sponsor_id")).collect::<StoreResult<Vec<_>>>()?;
+                            if current.contains(&sponsor_id.to_string()) {
+                                return Ok(Commit::Discard(SponsorChange::AlreadySponsor));
+                            }
+                            if current.len() >= guestlist_domain::invitation::MAX_SPONSORS {
+                                return Ok(Commit::Discard(SponsorChange::LimitReached));
+                            }
+                            let now = schema::stored_time(chrono::Utc::now());
+                            execute(
+                                &mut transaction,
+                                schema::SPONSOR_INSERT,
+                                vec![tenant.into(), user_id.into(), sponsor_id.into(), now.into()],
+                            )
+                            .await?;
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(SponsorChange::Added))
+                        })
+                    })
+                    .await
                 }
 
                 async fn remove_sponsor(
@@ -523,26 +594,44 @@ macro_rules! impl_store {
                     sponsor_id: ObjectId,
                     audit: &[AuditRecord],
                 ) -> StoreResult<()> {
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    let key = vec![tenant.into(), user_id.into(), sponsor_id.into()];
-                    if execute(&mut transaction, schema::SPONSOR_DELETE, key).await? == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
-                    transaction.commit().await.map_err($map_error)
+                    let audit = schema::audit_statements(audit)?;
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            let key = vec![tenant.into(), user_id.into(), sponsor_id.into()];
+                            if execute(&mut transaction, schema::SPONSOR_DELETE, key).await? == 0 {
+                                return Err(StoreError::NotFound);
+                            }
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(()))
+                        })
+                    })
+                    .await
                 }
 
                 async fn count_request(&self, tenant: TenantId, scope: &str, window_start: i64, prune_before: i64) -> StoreResult<u64> {
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    execute(&mut transaction, schema::THROTTLE_PRUNE, vec![tenant.into(), scope.into(), prune_before.into()]).await?;
-                    let rows =
-                        fetch(&mut transaction, schema::THROTTLE_COUNT, vec![tenant.into(), scope.into(), window_start.into()]).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    let count = rows
-                        .first()
-                        .ok_or_else(|| StoreError::Database("the throttle upsert returned no row".into()))?
-                        .int("request_count")?;
-                    u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
+                    let scope = scope.to_string();
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            execute(
+                                &mut transaction,
+                                schema::THROTTLE_PRUNE,
+                                vec![tenant.into(), scope.as_str().into(), prune_before.into()],
+                            )
+                            .await?;
+                            let rows = fetch(
+                                &mut transaction,
+                                schema::THROTTLE_COUNT,
+                                vec![tenant.into(), scope.as_str().into(), window_start.into()],
+                            )
+                            .await?;
+                            let count = rows
+                                .first()
+                                .ok_or_else(|| StoreError::Database("the throttle upsert returned no row".into()))?
+                                .int("request_count")?;
+                            u64::try_from(count).map(Commit::Keep).map_err(|e| StoreError::Database(format!("request_count: {e}")))
+                        })
+                    })
+                    .await
                 }
 
                 async fn record_audit(&self, audit: &[AuditRecord]) -> StoreResult<()> {
@@ -589,13 +678,17 @@ macro_rules! impl_store {
                         false.into(),
                         schema::stored_time(at).into(),
                     ];
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, $crate::signin::PASSWORD_CHANGE, values).await? != 1 {
-                        return Ok(false);
-                    }
-                    execute_all(&mut transaction, schema::audit_statements(audit)?).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(true)
+                    let audit = schema::audit_statements(audit)?;
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, $crate::signin::PASSWORD_CHANGE, values).await? != 1 {
+                                return Ok(Commit::Discard(false));
+                            }
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(true))
+                        })
+                    })
+                    .await
                 }
 
                 async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64> {
@@ -605,9 +698,14 @@ macro_rules! impl_store {
                 }
 
                 async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()> {
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
-                    execute(&mut connection, &$crate::signin::grant_insert(), $crate::signin::grant_values(grant)).await?;
-                    Ok(())
+                    let values = $crate::signin::grant_values(grant);
+                    self.transact(move |mut connection| {
+                        Box::pin(async move {
+                            execute(&mut connection, &$crate::signin::grant_insert(), values).await?;
+                            Ok(Commit::Keep(()))
+                        })
+                    })
+                    .await
                 }
 
                 async fn oauth_grant(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>> {
@@ -633,8 +731,12 @@ macro_rules! impl_store {
                         user_id.map(|id| id.to_string()).into(),
                         schema::stored_time(now).into(),
                     ];
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
-                    Ok(execute(&mut connection, $crate::signin::GRANT_TRANSITION, values).await? == 1)
+                    self.transact(move |mut connection| {
+                        Box::pin(
+                            async move { Ok(Commit::Keep(execute(&mut connection, $crate::signin::GRANT_TRANSITION, values).await? == 1)) },
+                        )
+                    })
+                    .await
                 }
 
                 async fn exchange_oauth_grant(
@@ -651,18 +753,28 @@ macro_rules! impl_store {
                         Option::<String>::None.into(),
                         schema::stored_time(now).into(),
                     ];
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, $crate::signin::GRANT_TRANSITION, spend).await? != 1 {
-                        return Ok(false);
-                    }
-                    execute(&mut transaction, &$crate::signin::grant_insert(), $crate::signin::grant_values(issued)).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(true)
+                    let issued = $crate::signin::grant_values(issued);
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, $crate::signin::GRANT_TRANSITION, spend).await? != 1 {
+                                return Ok(Commit::Discard(false));
+                            }
+                            execute(&mut transaction, &$crate::signin::grant_insert(), issued).await?;
+                            Ok(Commit::Keep(true))
+                        })
+                    })
+                    .await
                 }
 
                 async fn revoke_oauth_family(&self, tenant: TenantId, family_id: ObjectId) -> StoreResult<u64> {
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
-                    execute(&mut connection, $crate::signin::GRANT_REVOKE_FAMILY, vec![tenant.into(), family_id.into()]).await
+                    self.transact(move |mut connection| {
+                        Box::pin(async move {
+                            execute(&mut connection, $crate::signin::GRANT_REVOKE_FAMILY, vec![tenant.into(), family_id.into()])
+                                .await
+                                .map(Commit::Keep)
+                        })
+                    })
+                    .await
                 }
 
                 async fn record_device_poll(
@@ -672,14 +784,18 @@ macro_rules! impl_store {
                     not_before: chrono::DateTime<chrono::Utc>,
                 ) -> StoreResult<bool> {
                     let values = vec![token_hash.into(), schema::stored_time(now).into(), schema::stored_time(not_before).into()];
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
-                    Ok(execute(&mut connection, $crate::signin::DEVICE_POLL, values).await? == 1)
+                    self.transact(move |mut connection| {
+                        Box::pin(async move { Ok(Commit::Keep(execute(&mut connection, $crate::signin::DEVICE_POLL, values).await? == 1)) })
+                    })
+                    .await
                 }
 
                 async fn prune_oauth_grants(&self, expired_before: chrono::DateTime<chrono::Utc>, limit: u32) -> StoreResult<u64> {
                     let values = vec![schema::stored_time(expired_before).into(), i64::from(limit).into()];
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
-                    execute(&mut connection, $crate::signin::GRANT_PRUNE, values).await
+                    self.transact(move |mut connection| {
+                        Box::pin(async move { execute(&mut connection, $crate::signin::GRANT_PRUNE, values).await.map(Commit::Keep) })
+                    })
+                    .await
                 }
 
                 async fn role_assignments(
@@ -756,18 +872,23 @@ macro_rules! impl_store {
                         schema::stored_time(now).into(),
                         i64::from(limit).into(),
                     ];
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    let rows = fetch(&mut transaction, $crate::mail::claim_sql($engine), values).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    let mut claimed = all(rows, $crate::mail::mail_from_row)?;
-                    claimed.sort_by_key(|record| (record.next_attempt_date_time, record.mail.id));
-                    Ok(claimed)
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            let rows = fetch(&mut transaction, $crate::mail::claim_sql($engine), values).await?;
+                            let mut claimed = all(rows, $crate::mail::mail_from_row)?;
+                            claimed.sort_by_key(|record| (record.next_attempt_date_time, record.mail.id));
+                            Ok(Commit::Keep(claimed))
+                        })
+                    })
+                    .await
                 }
 
                 async fn mark_mail_sent(&self, id: ObjectId, worker: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<bool> {
-                    let mut connection = self.writes.acquire().await.map_err($map_error)?;
                     let values = vec![id.into(), worker.into(), schema::stored_time(at).into()];
-                    Ok(execute(&mut connection, $crate::mail::MARK_SENT, values).await? == 1)
+                    self.transact(move |mut connection| {
+                        Box::pin(async move { Ok(Commit::Keep(execute(&mut connection, $crate::mail::MARK_SENT, values).await? == 1)) })
+                    })
+                    .await
                 }
 
                 async fn mark_mail_failed(
@@ -779,13 +900,16 @@ macro_rules! impl_store {
                 ) -> StoreResult<bool> {
                     let (sql, values) = $crate::mail::failure_values(id, worker, failure);
                     let audit = schema::audit_statements(audit)?;
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, sql, values).await? == 0 {
-                        return Ok(false);
-                    }
-                    execute_all(&mut transaction, audit).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(true)
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, sql, values).await? == 0 {
+                                return Ok(Commit::Discard(false));
+                            }
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(true))
+                        })
+                    })
+                    .await
                 }
 
                 async fn mail(&self, tenant: TenantId, id: ObjectId) -> StoreResult<Option<guestlist_domain::mail::MailRecord>> {
@@ -837,15 +961,17 @@ macro_rules! impl_store {
                     audit: &[AuditRecord],
                 ) -> StoreResult<bool> {
                     let audit = schema::audit_statements(audit)?;
-                    let mut transaction = self.writes.begin_with($begin_write).await.map_err($map_error)?;
-                    if execute(&mut transaction, $crate::mail::UNSUBSCRIBE, $crate::mail::unsubscribe_values(tenant, address, at)).await?
-                        == 0
-                    {
-                        return Ok(false);
-                    }
-                    execute_all(&mut transaction, audit).await?;
-                    transaction.commit().await.map_err($map_error)?;
-                    Ok(true)
+                    let unsubscribe = $crate::mail::unsubscribe_values(tenant, address, at);
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            if execute(&mut transaction, $crate::mail::UNSUBSCRIBE, unsubscribe).await? == 0 {
+                                return Ok(Commit::Discard(false));
+                            }
+                            execute_all(&mut transaction, audit).await?;
+                            Ok(Commit::Keep(true))
+                        })
+                    })
+                    .await
                 }
             }
         }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 mod audit_query;
 mod engine;
 mod error;
+mod group_commit;
 mod groups;
 mod mail;
 mod postgres;

@@ -4,14 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions, PgRow};
 
 use crate::engine::{impl_store, migrate_error, store_error};
+use crate::group_commit::GroupWriter;
 use crate::{Conflict, StoreError, StoreResult};
 
 pub struct PostgresStore {
     reads: PgPool,
     writes: PgPool,
+    /// PostgreSQL commits each transaction itself (with its own group commit), so never one here.
+    group: Option<GroupWriter<PgConnection>>,
 }
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -24,7 +27,7 @@ impl PostgresStore {
         let pool =
             PgPoolOptions::new().max_connections(MAX_CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect(url).await.map_err(map_error)?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(|e| migrate_error(e, map_error))?;
-        Ok(Arc::new(PostgresStore { reads: pool.clone(), writes: pool }))
+        Ok(Arc::new(PostgresStore { reads: pool.clone(), writes: pool, group: None }))
     }
 }
 

@@ -6,16 +6,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use futures::future::BoxFuture;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 
 use crate::engine::{impl_store, migrate_error, store_error};
+use crate::group_commit::GroupWriter;
 use crate::{Conflict, StoreError, StoreResult};
 
 /// Readers share a small pool; a single writer connection serializes writes in this process
-/// (busy_timeout covers other processes), so concurrent writes queue instead of failing with SQLITE_BUSY.
+/// (busy_timeout covers other processes), so concurrent writes queue instead of failing with
+/// SQLITE_BUSY. On a file, the writer commits the writes queued meanwhile together
+/// ([`GroupWriter`]): one fsync for many acknowledged writes.
 pub struct SqliteStore {
     reads: SqlitePool,
     writes: SqlitePool,
+    group: Option<GroupWriter<SqliteConnection>>,
 }
 
 const READ_CONNECTIONS: u32 = 4;
@@ -56,7 +63,10 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(map_error)?;
-        Ok(Arc::new(SqliteStore { reads, writes }))
+        // The group writer holds the pool's one connection from now on.
+        let writer = writes.acquire().await.map_err(map_error)?;
+        let group = Some(GroupWriter::start(writer, exec));
+        Ok(Arc::new(SqliteStore { reads, writes, group }))
     }
 
     /// A private in-memory database: one connection that is never recycled, since the data
@@ -72,12 +82,18 @@ impl SqliteStore {
             .await
             .map_err(map_error)?;
         migrate(&pool).await?;
-        Ok(Arc::new(SqliteStore { reads: pool.clone(), writes: pool }))
+        // One connection serves reads too, so writes commit one by one (no fsync to share anyway).
+        Ok(Arc::new(SqliteStore { reads: pool.clone(), writes: pool, group: None }))
     }
 }
 
 async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
     sqlx::migrate!("./migrations/sqlite").run(pool).await.map_err(|e| migrate_error(e, map_error))
+}
+
+/// Runs a statement without parameters for the group writer.
+fn exec<'c>(connection: &'c mut SqliteConnection, sql: &'static str) -> BoxFuture<'c, StoreResult<()>> {
+    Box::pin(async move { sqlx::Executor::execute(&mut *connection, sql).await.map(|_| ()).map_err(map_error) })
 }
 
 /// Timestamps are fixed-width RFC 3339 text, so SQLite's text comparison orders them by time.

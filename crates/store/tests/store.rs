@@ -112,6 +112,7 @@ store_tests!(
     proxy_address_conflict,
     concurrent_proxy_address_claims,
     concurrent_creates_all_succeed,
+    concurrent_writes_fail_alone,
     stale_version_conflict,
     record_invitation_revokes_pending_tickets,
     record_invitation_is_atomic,
@@ -393,6 +394,41 @@ async fn concurrent_proxy_address_claims(store: Arc<dyn Store>) {
     assert_eq!(outcomes.iter().filter(|outcome| outcome.is_ok()).count(), 1, "{outcomes:?}");
     assert!(outcomes.iter().any(|outcome| matches!(outcome, Err(StoreError::Conflict(Conflict::ProxyAddress)))), "{outcomes:?}");
     assert_eq!(store.users_by_address(tenant.id, "shared@example.com").await.unwrap().len(), 1);
+}
+
+/// Many concurrent writes, some refused (a UPN taken), commit together on the SQLite file's
+/// group writer: each refused write leaves nothing behind (not its audit entry either) and the
+/// writes around it in its group stay.
+async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
+    let tenant = new_tenant(&store, "contoso.onmicrosoft.com").await;
+    let creates = (0..120).map(|n| {
+        let upn = if n % 3 == 0 { format!("shared{}@contoso.onmicrosoft.com", n % 5) } else { format!("own{n}@contoso.onmicrosoft.com") };
+        let user = member(tenant.id, &upn, &format!("User {n}"));
+        let record = audit(tenant.id, activity::ADD_USER, &user, at(n));
+        let store = store.clone();
+        let tenant = tenant.id;
+        tokio::spawn(async move {
+            let outcome = store.write_user(&UserWrite::Create(user), &[record]).await;
+            if matches!(outcome, Err(StoreError::Conflict(_))) {
+                // Refused for the winner's sake: the winner is already readable (services re-read and retry).
+                let winner = store.user(tenant, &UserKey::UserPrincipalName(upn.clone())).await.unwrap();
+                assert!(winner.is_some(), "{upn} refused before its holder was committed");
+            }
+            outcome
+        })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(creates).await.into_iter().map(|joined| joined.expect("task")).collect();
+    let created: Vec<&User> = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).collect();
+    let refused = outcomes.iter().filter(|outcome| matches!(outcome, Err(StoreError::Conflict(Conflict::UserPrincipalName)))).count();
+    assert_eq!(created.len(), 80 + 5, "every own UPN and one of each shared one");
+    assert_eq!(refused, 40 - 5, "{:?}", outcomes.iter().filter(|o| o.is_err()).collect::<Vec<_>>());
+    assert_eq!(store.count_users(tenant.id, None).await.unwrap(), 85);
+    let audited = store.audit_records(tenant.id, 500).await.unwrap();
+    assert_eq!(audited.len(), 85, "a refused write leaves no audit entry");
+    for user in created {
+        assert_eq!(store.user(tenant.id, &UserKey::Id(user.id)).await.unwrap().as_ref(), Some(user));
+        assert!(audited.iter().any(|record| record.target_resources[0].id == user.id.to_string()));
+    }
 }
 
 async fn concurrent_creates_all_succeed(store: Arc<dyn Store>) {
