@@ -141,7 +141,10 @@ async fn commit_group<C>(connection: &mut C, exec: Exec<C>, waiting: &mut VecDeq
             break;
         }
     }
-    match exec(connection, "COMMIT").await {
+    let started = std::time::Instant::now();
+    let committed = exec(connection, "COMMIT").await;
+    tracing::trace!(writes = answers.len(), commit_us = started.elapsed().as_micros() as u64, "group committed");
+    match committed {
         Ok(()) => {
             for (reply, answer) in answers {
                 let _ = reply.send(answer);
