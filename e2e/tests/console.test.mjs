@@ -382,10 +382,11 @@ for (const engine of engines()) {
         await page.getByLabel("CSV file", { exact: true }).setInputFiles(file);
         assert.equal(await page.getByLabel("Send invitation emails where a row doesn't say").isChecked(), true);
         await page.getByRole("button", { name: "Upload and invite" }).click();
+        // The file stays until the results are in: Chromium reads it while it submits the form.
+        await page.getByRole("heading", { name: "Bulk invitation results" }).waitFor();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      await page.getByRole("heading", { name: "Bulk invitation results" }).waitFor();
       assert.equal((await page.getByRole("status").innerText()).trim(), "2 invited, 1 failed.");
       const rows = await page.locator("tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.innerText.trim())));
       assert.equal(rows.length, 3, JSON.stringify(rows));
@@ -423,10 +424,11 @@ for (const engine of engines()) {
         await page.goto(`${conn.consoleUrl}/invite`);
         await page.getByLabel("CSV file", { exact: true }).setInputFiles(file);
         await page.getByRole("button", { name: "Upload and invite" }).click();
+        // The file stays until the results are in: Chromium reads it while it submits the form.
+        await page.getByRole("heading", { name: "Bulk invitation results" }).waitFor();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      await page.getByRole("heading", { name: "Bulk invitation results" }).waitFor();
       assert.equal((await page.getByRole("status").innerText()).trim(), "2 invited, 0 failed.");
       const rows = await page.locator("tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((c) => c.innerText.trim())));
       assert.deepEqual(rows.map((r) => r.slice(0, 2)), [["4", "crlf.one@tailspin.example"], ["5", "crlf.two@tailspin.example"]]);
