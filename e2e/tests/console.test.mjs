@@ -492,6 +492,21 @@ for (const engine of engines()) {
       }
     });
 
+    test("Delete guest asks first, then deletes through DELETE /users", async () => {
+      const { page } = admin;
+      const invited = await graph.post("/invitations", { invitedUserEmailAddress: "leaving@woodgrove.example", inviteRedirectUrl: REDIRECT, sendInvitationMessage: false });
+      assert.equal(invited.status, 201, JSON.stringify(invited.body));
+      const id = invited.body.invitedUser.id;
+      await page.goto(`${conn.consoleUrl}/guests/${id}`);
+      await page.getByRole("link", { name: "Delete guest" }).click();
+      await page.getByRole("heading", { name: "Delete guest" }).waitFor();
+      await shot(page, "18-delete-confirm");
+      await page.getByRole("button", { name: "Delete guest" }).click();
+      await page.getByRole("heading", { name: "Guests" }).waitFor();
+      assert.match(await page.getByRole("status").innerText(), /Guest deleted\./);
+      assert.equal((await graph.get(`/users/${id}`)).status, 404);
+    });
+
     test("Sign out returns to the sign-in page and ends the session", async () => {
       const { page } = admin;
       await page.goto(`${conn.consoleUrl}/guests`);

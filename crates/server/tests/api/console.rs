@@ -259,6 +259,35 @@ both_engines! {
         assert_eq!(unchanged["allowInvitesFrom"], "adminsAndGuestInviters");
     }
 
+    async fn deleting_a_guest_goes_through_delete_users(server: TestServer) {
+        let ann = server.invite("ann@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+        let bob = server.invite("bob@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+
+        // A Guest Inviter may not delete users: Graph's refusal, and the guest stays.
+        let (mut inviter, _) = member_browser(&server, "gina", GUEST_INVITER).await;
+        let confirm = inviter.get(&format!("/console/guests/{bob}/delete")).await;
+        assert_eq!(confirm.status, StatusCode::OK);
+        let refused = inviter.submit(&format!("/console/guests/{bob}/delete"), &[]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(refused.alert().starts_with("Authorization_RequestDenied Insufficient privileges"), "{}", refused.alert());
+        assert_eq!(server.get(&format!("/v1.0/users/{bob}")).await.0, StatusCode::OK);
+
+        let mut admin = admin_browser(&server).await;
+        let confirm = admin.get(&format!("/console/guests/{ann}/delete")).await;
+        assert!(confirm.body.contains("<h1>Delete guest</h1>") && confirm.says("ann@example.com"), "{}", confirm.body);
+        let deleted = admin.submit(&format!("/console/guests/{ann}/delete"), &[]).await;
+        assert_eq!((deleted.status, deleted.location().as_str()), (StatusCode::SEE_OTHER, "/console/guests?done=deleted"), "{}", deleted.alert());
+        assert_eq!(server.get(&format!("/v1.0/users/{ann}")).await.0, StatusCode::NOT_FOUND);
+        let list = admin.get("/console/guests?done=deleted").await;
+        assert!(list.says("Guest deleted.") && !list.says("ann@example.com") && list.says("bob@example.com"));
+        let filter = format!("/v1.0/auditLogs/directoryAudits?$filter=targetResources/any(t:t/id eq '{ann}')");
+        let (_, audits) = server.get(&filter).await;
+        let activities: Vec<&str> = audits["value"].as_array().unwrap().iter().map(|a| a["activityDisplayName"].as_str().unwrap()).collect();
+        assert!(activities.contains(&"Delete external user"), "{activities:?}");
+        let again = admin.submit(&format!("/console/guests/{ann}/delete"), &[]).await;
+        assert_eq!(again.status, StatusCode::NOT_FOUND, "a second delete finds nothing");
+    }
+
     async fn the_guest_list_pages_by_fifty(server: TestServer) {
         let mut admin = admin_browser(&server).await;
         let mut csv = String::from("inviteeEmail,inviteRedirectURL,sendEmail\n");

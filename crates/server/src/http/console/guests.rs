@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/guests/{id}", get(detail))
         .route("/console/guests/{id}/resend", post(resend))
         .route("/console/guests/{id}/reset", get(reset_page).post(reset))
+        .route("/console/guests/{id}/delete", get(delete_page).post(delete))
 }
 
 fn when(at: DateTime<Utc>) -> String {
@@ -98,6 +99,7 @@ struct ListQuery {
     domain: Option<String>,
     q: Option<String>,
     after: Option<String>,
+    done: Option<String>,
 }
 
 /// The list's filters as the store's typed filter: guests, by state, by mail domain, and a
@@ -154,7 +156,9 @@ async fn list(State(state): State<AppState>, session: Session, Query(query): Que
         Ok(page) => {
             let guests: Vec<GuestView> = page.users.iter().map(GuestView::from).collect();
             let next = page.next.as_deref().map(|token| list_url(wanted, domain, search, token));
-            session.render(StatusCode::OK, "console/guests.html", "guests", context! { title => "Guests", guests, filters, next })
+            let notice = (query.done.as_deref() == Some("deleted")).then_some("Guest deleted. Their invitations no longer work.");
+            let page = context! { title => "Guests", guests, filters, next, notice };
+            session.render(StatusCode::OK, "console/guests.html", "guests", page)
         }
         Err(problem) => session.render(problem.status, "console/guests.html", "guests", context! { title => "Guests", filters, problem }),
     }
@@ -336,6 +340,39 @@ async fn resend(
     .await;
     match outcome {
         Ok(outcome) => with_redeem_link(&state, see_other(&format!("/console/guests/{id}?done=resent")), &outcome),
+        Err(problem) => guest_page(&state, &session, &id, None, Some(problem), None).await,
+    }
+}
+
+async fn delete_page(State(state): State<AppState>, session: Session, Path(id): Path<String>) -> Response {
+    match load_user(&state, &session, &id).await {
+        Ok(user) => {
+            let page = context! { title => "Delete guest", guest => GuestView::from(&user) };
+            session.render(StatusCode::OK, "console/delete.html", "guests", page)
+        }
+        Err(problem) => guest_page(&state, &session, &id, None, Some(problem), None).await,
+    }
+}
+
+/// Deletes the guest through `DELETE /users`' service: its pending invitations are revoked, its
+/// memberships and sponsor links go, and it is audited (`Delete external user`).
+async fn delete(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<super::CsrfOnly>, FormRejection>,
+) -> Response {
+    let submitted = form.ok().and_then(|Form(f)| f.csrf_token);
+    if let Err(rejection) = session.verify(&state, &headers, submitted.as_deref()) {
+        return super::csrf_refused(rejection);
+    }
+    let outcome = match parse_id(&id) {
+        Ok(user_id) => state.services.delete_user(&session.caller, &UserKey::Id(user_id)).await.map_err(Problem::from),
+        Err(problem) => Err(problem),
+    };
+    match outcome {
+        Ok(()) => see_other("/console/guests?done=deleted"),
         Err(problem) => guest_page(&state, &session, &id, None, Some(problem), None).await,
     }
 }

@@ -12,6 +12,7 @@
 //! | `GET /console/guests/{id}` | a guest: identities, invitations, memberships, sponsors, audit history |
 //! | `POST /console/guests/{id}/resend` | a new redeem link and mail for the pending invitation |
 //! | `GET/POST /console/guests/{id}/reset` | reset redemption status, with the email picker |
+//! | `GET/POST /console/guests/{id}/delete` | delete the guest (after a confirmation page) |
 //! | `GET/POST /console/invite`, `POST /console/invite/bulk`, `GET /console/invite/template.csv` | invite one, or many from a CSV file |
 //! | `GET /console/settings`, `POST /console/settings/invitations`, `POST /console/settings/domains` | external collaboration settings |
 
@@ -321,7 +322,7 @@ mod tests {
             audit => context! { items => vec![context! { activity => evil, initiated_by => evil, changes => vec![evil] }] },
             listed => evil, mode => "block", notice => evil, problem, username => evil, next => evil,
         };
-        for name in ["signin", "guests", "guest", "reset", "invite", "bulk", "settings"] {
+        for name in ["signin", "guests", "guest", "reset", "invite", "bulk", "settings", "delete"] {
             let html = Page::render(StatusCode::OK, &format!("console/{name}.html"), page.clone()).html;
             assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">"), "{name}");
             assert!(!html.contains("<script"), "{name} lets a value through unescaped or has a script");

@@ -47,6 +47,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("console/invite.html", include_str!("../../../templates/pages/console/invite.html")),
         ("console/bulk.html", include_str!("../../../templates/pages/console/bulk.html")),
         ("console/settings.html", include_str!("../../../templates/pages/console/settings.html")),
+        ("console/delete.html", include_str!("../../../templates/pages/console/delete.html")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).expect("the embedded page templates parse");
