@@ -11,6 +11,7 @@ use nom::multi::many0;
 use nom::sequence::{delimited, pair, preceded, terminated};
 use nom::IResult;
 
+use crate::limits::{too_many_search_words, MAX_SEARCH_WORDS};
 use crate::ODataError;
 
 /// User properties Graph's `$search` tokenizes.
@@ -69,11 +70,20 @@ fn clause_filter<F: Copy, T>(tree: &SearchTree<F, T>, text: &str) -> Result<T, O
     Ok(words.fold(first, tree.and))
 }
 
+/// The words of one clause's term, each of which becomes its own search node.
+fn word_count(clause: &str) -> usize {
+    clause.split_once(':').map_or(0, |(_, term)| term.split_whitespace().count())
+}
+
 /// Parses the (already percent-decoded) value of `$search`. `AND` binds tighter than `OR`.
 fn parse_search<F: Copy, T>(tree: &SearchTree<F, T>, text: &str) -> Result<T, ODataError> {
     let (_, (first, rest)) = expression(text).map_err(|_| {
         ODataError::BadRequest(format!("Syntax error in $search '{text}': expected quoted \"property:term\" clauses joined by AND or OR."))
     })?;
+    let words: usize = std::iter::once(first).chain(rest.iter().map(|(_, text)| *text)).map(word_count).sum();
+    if words > MAX_SEARCH_WORDS {
+        return Err(too_many_search_words());
+    }
     // Fold AND runs first, then OR them together.
     let mut disjuncts = vec![clause_filter(tree, first)?];
     for (joiner, text) in rest {
@@ -155,6 +165,26 @@ mod tests {
         ] {
             assert_eq!(parse_user_search(text).unwrap_err().code(), code, "{text}");
         }
+    }
+
+    #[test]
+    fn words_are_bounded_over_all_clauses() {
+        let words = |n: usize| format!("\"displayName:{}\"", vec!["a"; n].join(" "));
+        assert!(parse_user_search(&words(MAX_SEARCH_WORDS)).is_ok());
+        assert!(parse_group_search(&words(MAX_SEARCH_WORDS)).is_ok());
+        for text in [words(MAX_SEARCH_WORDS + 1), words(50_000)] {
+            for refused in [parse_user_search(&text).unwrap_err(), parse_group_search(&text).unwrap_err()] {
+                assert_eq!(refused.code(), "BadRequest");
+                assert!(refused.message().contains(&format!("more than {MAX_SEARCH_WORDS} words")), "{refused}");
+            }
+        }
+        // Words count across clauses, whatever joins them.
+        let half = MAX_SEARCH_WORDS / 2;
+        let two = |second: usize| format!("\"mail:{}\" OR \"displayName:{}\"", vec!["a"; half].join(" "), vec!["b"; second].join(" "));
+        assert!(parse_user_search(&two(MAX_SEARCH_WORDS - half)).is_ok());
+        assert_eq!(parse_user_search(&two(MAX_SEARCH_WORDS - half + 1)).unwrap_err().code(), "BadRequest");
+        let clauses = vec!["\"displayName:a\""; 50_000].join(" AND ");
+        assert_eq!(parse_user_search(&clauses).unwrap_err().code(), "BadRequest");
     }
 
     #[test]

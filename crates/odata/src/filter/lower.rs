@@ -7,9 +7,6 @@ use guestlist_domain::filter::{
 use super::syntax::{Expr, Lit, Operand};
 use crate::ODataError;
 
-/// More comparisons than this in one filter are refused; the typed tree stays shallow enough for any store to walk.
-pub const MAX_CLAUSES: usize = 500;
-
 pub(crate) fn lower(expr: Expr) -> Result<UserFilter, ODataError> {
     lower_into(expr)
 }
@@ -50,48 +47,31 @@ impl FilterTree for UserFilter {
     }
 }
 
-/// Lowers `expr` into any filter tree, counting clauses against [`MAX_CLAUSES`].
+/// Lowers `expr` into any filter tree. Its size was checked before (`check_size`), and its
+/// nesting while parsing, so this walk's depth is bounded.
 pub(crate) fn lower_into<T: FilterTree>(expr: Expr) -> Result<T, ODataError> {
-    Lowering { clauses: 0 }.expr(expr)
+    match expr {
+        Expr::Or(items) => chain(items, T::or),
+        Expr::And(items) => chain(items, T::and),
+        Expr::Not(inner) => Ok(lower_into::<T>(*inner)?.not()),
+        Expr::Compare { left, op, right } => T::compare(left, op, right),
+        Expr::In { left, values } => T::in_list(left, values),
+        Expr::Call { name, args } => T::call(&name, args),
+        Expr::Lambda { collection, quantifier, body } => T::lambda(collection, &quantifier, body),
+    }
 }
 
-struct Lowering {
-    clauses: usize,
-}
-
-impl Lowering {
-    fn expr<T: FilterTree>(&mut self, expr: Expr) -> Result<T, ODataError> {
-        match expr {
-            Expr::Or(items) => self.chain(items, T::or),
-            Expr::And(items) => self.chain(items, T::and),
-            Expr::Not(inner) => Ok(self.expr::<T>(*inner)?.not()),
-            Expr::Compare { left, op, right } => self.clause().and_then(|()| T::compare(left, op, right)),
-            Expr::In { left, values } => self.clause().and_then(|()| T::in_list(left, values)),
-            Expr::Call { name, args } => self.clause().and_then(|()| T::call(&name, args)),
-            Expr::Lambda { collection, quantifier, body } => self.clause().and_then(|()| T::lambda(collection, &quantifier, body)),
-        }
+/// `a or b or c` is `(a or b) or c`, as OData's left-associative operators read.
+fn chain<T: FilterTree>(items: Vec<Expr>, join: fn(T, T) -> T) -> Result<T, ODataError> {
+    let mut lowered: Option<T> = None;
+    for item in items {
+        let next = lower_into(item)?;
+        lowered = Some(match lowered {
+            None => next,
+            Some(acc) => join(acc, next),
+        });
     }
-
-    fn clause(&mut self) -> Result<(), ODataError> {
-        self.clauses += 1;
-        if self.clauses > MAX_CLAUSES {
-            return Err(ODataError::BadRequest(format!("Invalid filter clause: The filter has more than {MAX_CLAUSES} clauses.")));
-        }
-        Ok(())
-    }
-
-    /// `a or b or c` is `(a or b) or c`, as OData's left-associative operators read.
-    fn chain<T: FilterTree>(&mut self, items: Vec<Expr>, join: fn(T, T) -> T) -> Result<T, ODataError> {
-        let mut lowered: Option<T> = None;
-        for item in items {
-            let next = self.expr(item)?;
-            lowered = Some(match lowered {
-                None => next,
-                Some(acc) => join(acc, next),
-            });
-        }
-        lowered.ok_or_else(|| ODataError::BadRequest("Invalid filter clause: empty expression.".to_string()))
-    }
+    lowered.ok_or_else(|| ODataError::BadRequest("Invalid filter clause: empty expression.".to_string()))
 }
 
 /// What a property path on the user names.

@@ -10,8 +10,10 @@ use nom::error::{ErrorKind, ParseError};
 use nom::sequence::{pair, preceded, tuple};
 use nom::{Err, IResult};
 
-/// Deeper nesting of parentheses, `not` and lambdas is refused, so no input can exhaust the stack.
-pub const MAX_NESTING: usize = 50;
+use crate::limits::MAX_FILTER_NESTING as MAX_NESTING;
+
+/// Why a too deeply nested filter is refused; it names [`MAX_NESTING`] (a test keeps them equal).
+pub(crate) const NESTED_TOO_DEEPLY: &str = "The filter is nested more than 50 levels deep";
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
@@ -143,7 +145,7 @@ fn binary_chain<'a>(
 
 fn unary(i: &str, depth: usize) -> Res<'_, Expr> {
     if depth >= MAX_NESTING {
-        return fail(i, "The filter is nested too deeply");
+        return fail(i, NESTED_TOO_DEEPLY);
     }
     if let Ok((rest, _)) = keyword("not")(i) {
         let (rest, _) = multispace0(rest)?;
@@ -221,7 +223,7 @@ fn call<'a>(i: &'a str, name: &str) -> Res<'a, Expr> {
 /// After `collection/any(`: `var: body)` or `)`.
 fn lambda(i: &str, depth: usize, collection: Vec<String>, quantifier: String) -> Res<'_, Expr> {
     if depth + 1 >= MAX_NESTING {
-        return fail(i, "The filter is nested too deeply");
+        return fail(i, NESTED_TOO_DEEPLY);
     }
     let (rest, _) = multispace0(i)?;
     if let Ok((rest, _)) = char::<_, SyntaxError>(')')(rest) {

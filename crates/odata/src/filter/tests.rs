@@ -4,7 +4,9 @@ use guestlist_domain::filter::{
 };
 use proptest::prelude::*;
 
-use super::{format_user_filter, parse_user_filter, MAX_CLAUSES, MAX_NESTING};
+use super::syntax::NESTED_TOO_DEEPLY;
+use super::{format_user_filter, parse_audit_filter, parse_group_filter, parse_user_filter};
+use crate::limits::{MAX_FILTER_CLAUSES as MAX_CLAUSES, MAX_FILTER_NESTING as MAX_NESTING, MAX_IN_VALUES};
 use crate::ODataError;
 
 fn parse(text: &str) -> UserFilter {
@@ -322,16 +324,63 @@ fn syntax_errors_name_the_position() {
 fn nesting_and_size_are_bounded() {
     let nested = |depth: usize| format!("{}userType eq 'Guest'{}", "(".repeat(depth), ")".repeat(depth));
     assert_eq!(parse(&nested(MAX_NESTING - 1)), guest());
-    assert!(error(&nested(MAX_NESTING)).message().contains("nested too deeply"));
+    let refused = error(&nested(MAX_NESTING));
+    assert!(refused.message().contains(&format!("nested more than {MAX_NESTING} levels")), "{refused}");
+    assert!(NESTED_TOO_DEEPLY.ends_with(&format!(" {MAX_NESTING} levels deep")));
     assert_eq!(error(&nested(100_000)).code(), "BadRequest");
     assert_eq!(error(&"not ".repeat(100_000)).code(), "BadRequest");
+    assert_eq!(error(&"not(".repeat(100_000)).code(), "BadRequest");
     assert_eq!(error(&"otherMails/any(x:".repeat(10_000)).code(), "BadRequest");
     let many = vec!["userType eq 'Guest'"; MAX_CLAUSES].join(" or ");
     assert!(parse_user_filter(&many).is_ok());
     let too_many = vec!["userType eq 'Guest'"; MAX_CLAUSES + 1].join(" or ");
-    assert_eq!(error(&too_many).code(), "BadRequest");
+    let refused = error(&too_many);
+    assert_eq!(refused.code(), "BadRequest");
+    assert!(refused.message().contains(&format!("more than {MAX_CLAUSES} clauses")), "{refused}");
     // A huge flat chain neither overflows the stack nor builds a huge tree.
     assert_eq!(error(&vec!["userType eq 'Guest'"; 200_000].join(" and ")).code(), "BadRequest");
+}
+
+/// `$filter` of the same size refused on every resource: users, groups and the audit log share one gate.
+#[test]
+fn every_filter_passes_the_same_size_gate() {
+    let clauses = |n: usize| vec!["mail eq 'a@b.com'"; n].join(" and ");
+    let in_list = |n: usize| format!("mail in ({})", vec!["'a@b.com'"; n].join(","));
+    let deep = |n: usize| format!("{}mail eq 'a@b.com'{}", "(".repeat(n), ")".repeat(n));
+    let audit = |text: &str| text.replace("mail", "category");
+    type Parse = Box<dyn Fn(&str) -> Result<(), ODataError>>;
+    let parsers: [(&str, Parse); 3] = [
+        ("users", Box::new(|text| parse_user_filter(text).map(drop))),
+        ("groups", Box::new(|text| parse_group_filter(text).map(drop))),
+        ("audit", Box::new(move |text| parse_audit_filter(&audit(text)).map(drop))),
+    ];
+    for (resource, parse) in &parsers {
+        assert_eq!(parse(&clauses(MAX_CLAUSES)), Ok(()), "{resource}");
+        assert_eq!(parse(&deep(MAX_NESTING - 1)), Ok(()), "{resource}");
+        let over = [clauses(MAX_CLAUSES + 1), deep(MAX_NESTING), clauses(50_000), deep(100_000)];
+        for text in over {
+            let refused = parse(&text).expect_err(resource);
+            assert_eq!(refused.code(), "BadRequest", "{resource}: {refused}");
+        }
+        // The audit log serves no `in`; its size is refused before its shape is looked at.
+        if *resource != "audit" {
+            assert_eq!(parse(&in_list(MAX_IN_VALUES)), Ok(()), "{resource}");
+        }
+        let refused = parse(&in_list(MAX_IN_VALUES + 1)).expect_err(resource);
+        assert_eq!(refused.code(), "Request_UnsupportedQuery", "{resource}");
+        assert!(refused.message().contains(&format!("Max allowed: {MAX_IN_VALUES}")), "{resource}: {refused}");
+    }
+}
+
+#[test]
+fn in_lists_inside_lambdas_and_lambda_bodies_count_too() {
+    let list = |n: usize| vec!["'a@b.com'"; n].join(",");
+    assert!(parse_user_filter(&format!("otherMails/any(x:x in ({}))", list(MAX_IN_VALUES))).is_ok());
+    let refused = error(&format!("otherMails/any(x:x in ({}))", list(MAX_IN_VALUES + 1)));
+    assert_eq!(refused.code(), "Request_UnsupportedQuery");
+    let equalities = |n: usize| format!("identities/any(c:{})", vec!["c/issuer eq 'x'"; n].join(" and "));
+    assert!(parse_user_filter(&equalities(MAX_CLAUSES)).is_ok());
+    assert_eq!(error(&equalities(MAX_CLAUSES + 1)).code(), "BadRequest");
 }
 
 // ---- property tests ----

@@ -3,6 +3,7 @@
 use guestlist_domain::filter::{UserField, UserFilter, UserOrder};
 
 use crate::filter::parse_user_filter;
+use crate::limits::check_query_string_length;
 use crate::percent::decode_query_component;
 use crate::properties::canonical_user_property;
 use crate::ODataError;
@@ -90,7 +91,9 @@ impl OptionName {
 /// Reads the raw query string (after `?`, still percent-encoded). Both encodings are accepted: the Python SDK's
 /// (`$filter=otherMails%2Fany%28x%3Ax%20eq%20%27a%40b.com%27%29`) and the Node client's (`/ ( : @` literal).
 /// Option names are case-insensitive, with or without `$` (Graph accepts `filter=`); other names without `$` are ignored.
+/// A query string longer than [`MAX_QUERY_STRING_LENGTH`](crate::MAX_QUERY_STRING_LENGTH) is refused before anything is decoded.
 pub fn parse_query_options(raw_query: &str) -> Result<QueryOptions, ODataError> {
+    check_query_string_length(raw_query)?;
     let mut options = QueryOptions::default();
     let mut seen: Vec<OptionName> = Vec::new();
     for pair in raw_query.split('&').filter(|pair| !pair.is_empty()) {

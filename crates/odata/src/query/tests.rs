@@ -134,6 +134,25 @@ fn bad_percent_encoding_is_bad_request() {
 }
 
 #[test]
+fn the_query_string_length_is_bounded() {
+    let of_length = |n: usize| format!("$filter=mail eq '{}'", "a".repeat(n - "$filter=mail eq ''".len()));
+    assert!(parse_query_options(&of_length(crate::MAX_QUERY_STRING_LENGTH)).is_ok());
+    let refused = parse_query_options(&of_length(crate::MAX_QUERY_STRING_LENGTH + 1)).unwrap_err();
+    assert_eq!(refused.code(), "BadRequest");
+    assert!(refused.message().contains(&format!("at most {}", crate::MAX_QUERY_STRING_LENGTH)), "{refused}");
+    assert_eq!(parse_query_options(&"&".repeat(1_000_000)).unwrap_err().code(), "BadRequest");
+}
+
+#[test]
+fn expanding_caps_the_page_size_as_graph_does() {
+    use crate::{page_size, MAX_PAGE_SIZE_WITH_EXPAND};
+    assert_eq!(page_size(None, 100, false), 100);
+    assert_eq!(page_size(Some(999), 100, false), 999);
+    assert_eq!(page_size(Some(999), 100, true), MAX_PAGE_SIZE_WITH_EXPAND);
+    assert_eq!(page_size(Some(5), 100, true), 5);
+}
+
+#[test]
 fn duplicate_options_are_refused() {
     let e = error("$filter=userType eq 'Guest'&$filter=userType eq 'Member'");
     assert_eq!(e.code(), "BadRequest");

@@ -5,6 +5,8 @@
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use guestlist_odata::parse_expand;
+
 use crate::http::error::ApiError;
 
 /// Graph returns at most 20 objects of an expanded directory relationship.
@@ -91,7 +93,8 @@ pub(crate) fn count_response(total: u64) -> Response {
 }
 
 /// The navigation properties `$expand` names, each one of `navigation` (in its casing); a
-/// structural property of the type, or anything else, is refused as Graph refuses it.
+/// structural property of the type, or anything else, is refused as Graph refuses it; so are a
+/// second level and a name given twice (`parse_expand`).
 pub(crate) fn expansions(
     text: Option<&str>,
     type_name: &str,
@@ -99,11 +102,9 @@ pub(crate) fn expansions(
     is_property: fn(&str) -> bool,
 ) -> Result<Vec<&'static str>, ApiError> {
     let Some(text) = text else { return Ok(vec![]) };
-    text.split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(|item| {
-            let name = item.split('(').next().unwrap_or(item).trim();
+    parse_expand(text)?
+        .into_iter()
+        .map(|name| {
             if let Some(found) = navigation.iter().find(|n| n.eq_ignore_ascii_case(name)) {
                 return Ok(*found);
             }

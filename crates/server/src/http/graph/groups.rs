@@ -9,7 +9,7 @@ use guestlist_domain::filter::{GroupFilter, GroupQuery};
 use guestlist_domain::group::{DirectoryObject, Group, GroupChanges, NewGroup};
 use guestlist_domain::ids::ObjectId;
 use guestlist_odata::{
-    canonical_group_property, canonical_user_property, decode_path_segment, parse_group_list_options, parse_group_search,
+    canonical_group_property, canonical_user_property, decode_path_segment, page_size, parse_group_list_options, parse_group_search,
     parse_member_list_options, GroupListOptions,
 };
 use guestlist_store::{GroupPage, PageRequest};
@@ -189,8 +189,8 @@ pub async fn list(
     let shape = shape(&options, is_eventual(&headers));
     let filter = effective_filter(&options, &shape)?;
     let members = expands_members(&options)?;
-    let query =
-        GroupQuery { filter, order: options.orderby, top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken.clone() };
+    let top = page_size(options.top, DEFAULT_PAGE_SIZE, members);
+    let query = GroupQuery { filter, order: options.orderby, top, after: options.skiptoken.clone() };
     let page = state.services.groups(&caller, &query).await?;
     let count = match shape.counts() {
         true => Some(state.services.count_groups(&caller, query.filter.as_ref()).await?),

@@ -9,7 +9,9 @@ use guestlist_domain::group::DirectoryObject;
 use guestlist_domain::ids::ObjectId;
 use guestlist_domain::user::UserType;
 use guestlist_domain::User;
-use guestlist_odata::{canonical_user_property, decode_path_segment, parse_user_list_options, parse_user_search, UserListOptions};
+use guestlist_odata::{
+    canonical_user_property, decode_path_segment, page_size, parse_user_list_options, parse_user_search, UserListOptions,
+};
 use guestlist_store::{PageRequest, UserKey};
 use serde_json::{json, Map, Value};
 
@@ -38,8 +40,9 @@ pub async fn list(
     let options = parse_user_list_options(&raw)?;
     let eventual = is_eventual(&headers);
     let filter = effective_filter(&options, eventual)?;
-    let query =
-        UserQuery { filter, order: options.orderby, top: options.top.unwrap_or(DEFAULT_PAGE_SIZE), after: options.skiptoken.clone() };
+    let expansions = expansions(&options)?;
+    let top = page_size(options.top, DEFAULT_PAGE_SIZE, !expansions.is_empty());
+    let query = UserQuery { filter, order: options.orderby, top, after: options.skiptoken.clone() };
     let page = state.services.users(&caller, &query).await?;
     let origin = &state.services.public_origin;
     let select = options.select.as_deref();
@@ -57,7 +60,6 @@ pub async fn list(
     if let Some(token) = &page.next {
         body.insert("@odata.nextLink".into(), Value::String(next_link(origin, version, "users", &raw, token)));
     }
-    let expansions = expansions(&options)?;
     let mut values = Vec::with_capacity(page.users.len());
     for user in &page.users {
         let mut item = user_json(user, select);
