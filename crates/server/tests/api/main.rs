@@ -18,6 +18,7 @@ mod invitations;
 mod mail;
 mod policies;
 mod queries;
+mod query_limits;
 mod redemption;
 mod reset;
 mod roles;
