@@ -158,10 +158,13 @@ pub struct IdentityPredicate {
     pub equals: Vec<(IdentityField, String)>,
 }
 
+/// `And` and `Or` are n-ary and built by [`UserFilter::and`] / [`UserFilter::or`], which never
+/// nest a connective in one of its own kind: `a and b and c` is one node of three, so long chains
+/// stay flat and only parentheses (bounded while parsing) make the tree deeper.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserFilter {
-    And(Box<UserFilter>, Box<UserFilter>),
-    Or(Box<UserFilter>, Box<UserFilter>),
+    And(Vec<UserFilter>),
+    Or(Vec<UserFilter>),
     Not(Box<UserFilter>),
     Compare {
         field: UserField,
@@ -200,37 +203,61 @@ pub enum UserFilter {
 }
 
 impl UserFilter {
+    /// Both hold; joins into an existing `And` rather than nesting.
     pub fn and(self, other: UserFilter) -> UserFilter {
-        UserFilter::And(Box::new(self), Box::new(other))
+        let mut items = match self {
+            UserFilter::And(items) => items,
+            single => vec![single],
+        };
+        match other {
+            UserFilter::And(more) => items.extend(more),
+            single => items.push(single),
+        }
+        UserFilter::And(items)
     }
 
+    /// Either holds; joins into an existing `Or` rather than nesting.
     pub fn or(self, other: UserFilter) -> UserFilter {
-        UserFilter::Or(Box::new(self), Box::new(other))
+        let mut items = match self {
+            UserFilter::Or(items) => items,
+            single => vec![single],
+        };
+        match other {
+            UserFilter::Or(more) => items.extend(more),
+            single => items.push(single),
+        }
+        UserFilter::Or(items)
+    }
+
+    /// Every node, parents before children and left to right, walked with an explicit stack.
+    fn nodes(&self) -> impl Iterator<Item = &UserFilter> {
+        let mut pending = vec![self];
+        std::iter::from_fn(move || {
+            let node = pending.pop()?;
+            match node {
+                UserFilter::And(items) | UserFilter::Or(items) => pending.extend(items.iter().rev()),
+                UserFilter::Not(inner) => pending.push(inner),
+                _ => {}
+            }
+            Some(node)
+        })
     }
 
     /// True when any node of the tree satisfies `test`.
     pub fn any_node(&self, test: &dyn Fn(&UserFilter) -> bool) -> bool {
-        if test(self) {
-            return true;
-        }
-        match self {
-            UserFilter::And(a, b) | UserFilter::Or(a, b) => a.any_node(test) || b.any_node(test),
-            UserFilter::Not(inner) => inner.any_node(test),
-            _ => false,
-        }
+        self.nodes().any(test)
     }
 
     /// The first operator Graph serves only as an advanced query (`ConsistencyLevel: eventual`
     /// and `$count=true`, contract §6.4), named as Graph's refusal names it.
     pub fn advanced_operator(&self) -> Option<&'static str> {
-        match self {
-            UserFilter::And(a, b) | UserFilter::Or(a, b) => a.advanced_operator().or_else(|| b.advanced_operator()),
+        self.nodes().find_map(|node| match node {
             UserFilter::Not(_) => Some("not"),
             UserFilter::EndsWith { .. } | UserFilter::AnyString { predicate: StringPredicate::EndsWith(_), .. } => Some("endsWith"),
             UserFilter::CollectionCount { .. } => Some("$count"),
             UserFilter::Compare { op: CompareOp::Ne, .. } => Some("ne"),
             _ => None,
-        }
+        })
     }
 
     pub fn needs_advanced_query(&self) -> bool {
@@ -311,11 +338,12 @@ impl GroupField {
     }
 }
 
-/// The typed query over groups that `$filter` on `/groups` parses into.
+/// The typed query over groups that `$filter` on `/groups` parses into; `And` and `Or` are n-ary
+/// and flat, as in [`UserFilter`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum GroupFilter {
-    And(Box<GroupFilter>, Box<GroupFilter>),
-    Or(Box<GroupFilter>, Box<GroupFilter>),
+    And(Vec<GroupFilter>),
+    Or(Vec<GroupFilter>),
     Not(Box<GroupFilter>),
     Compare {
         field: GroupField,
@@ -345,24 +373,46 @@ pub enum GroupFilter {
 }
 
 impl GroupFilter {
+    /// Both hold; joins into an existing `And` rather than nesting.
     pub fn and(self, other: GroupFilter) -> GroupFilter {
-        GroupFilter::And(Box::new(self), Box::new(other))
+        let mut items = match self {
+            GroupFilter::And(items) => items,
+            single => vec![single],
+        };
+        match other {
+            GroupFilter::And(more) => items.extend(more),
+            single => items.push(single),
+        }
+        GroupFilter::And(items)
     }
 
+    /// Either holds; joins into an existing `Or` rather than nesting.
     pub fn or(self, other: GroupFilter) -> GroupFilter {
-        GroupFilter::Or(Box::new(self), Box::new(other))
+        let mut items = match self {
+            GroupFilter::Or(items) => items,
+            single => vec![single],
+        };
+        match other {
+            GroupFilter::Or(more) => items.extend(more),
+            single => items.push(single),
+        }
+        GroupFilter::Or(items)
     }
 
     /// The first operator Graph serves only as an advanced query, named as in Graph's refusal:
-    /// `not`, `ne` and `endsWith` on groups as on users (contract §6.4).
+    /// `not`, `ne` and `endsWith` on groups as on users (contract §6.4). Walks with an explicit stack.
     pub fn advanced_operator(&self) -> Option<&'static str> {
-        match self {
-            GroupFilter::And(a, b) | GroupFilter::Or(a, b) => a.advanced_operator().or_else(|| b.advanced_operator()),
-            GroupFilter::Not(_) => Some("not"),
-            GroupFilter::EndsWith { .. } | GroupFilter::AnyGroupType(StringPredicate::EndsWith(_)) => Some("endsWith"),
-            GroupFilter::Compare { op: CompareOp::Ne, .. } => Some("ne"),
-            _ => None,
+        let mut pending = vec![self];
+        while let Some(node) = pending.pop() {
+            match node {
+                GroupFilter::And(items) | GroupFilter::Or(items) => pending.extend(items.iter().rev()),
+                GroupFilter::Not(_) => return Some("not"),
+                GroupFilter::EndsWith { .. } | GroupFilter::AnyGroupType(StringPredicate::EndsWith(_)) => return Some("endsWith"),
+                GroupFilter::Compare { op: CompareOp::Ne, .. } => return Some("ne"),
+                _ => {}
+            }
         }
+        None
     }
 
     pub fn needs_advanced_query(&self) -> bool {
@@ -386,4 +436,61 @@ pub struct GroupQuery {
     pub top: u32,
     /// Opaque continuation from the previous page.
     pub after: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail(value: &str) -> UserFilter {
+        UserFilter::Compare { field: UserField::Mail, op: CompareOp::Eq, value: Literal::String(value.into()) }
+    }
+
+    fn group_mail(value: &str) -> GroupFilter {
+        GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Eq, value: Literal::String(value.into()) }
+    }
+
+    #[test]
+    fn connectives_join_flat() {
+        let (a, b, c, d) = (mail("a"), mail("b"), mail("c"), mail("d"));
+        assert_eq!(
+            a.clone().and(b.clone()).and(c.clone().and(d.clone())),
+            UserFilter::And(vec![a.clone(), b.clone(), c.clone(), d.clone()])
+        );
+        assert_eq!(a.clone().or(b.clone()).or(c.clone()), UserFilter::Or(vec![a.clone(), b.clone(), c.clone()]));
+        // A different connective is an operand, not merged.
+        assert_eq!(a.clone().or(b.clone()).and(c.clone()), UserFilter::And(vec![UserFilter::Or(vec![a, b]), c]));
+        let (a, b, c) = (group_mail("a"), group_mail("b"), group_mail("c"));
+        assert_eq!(a.clone().and(b.clone()).and(c.clone()), GroupFilter::And(vec![a.clone(), b.clone(), c.clone()]));
+        assert_eq!(a.clone().or(b.clone().or(c.clone())), GroupFilter::Or(vec![a, b, c]));
+    }
+
+    /// However long, a chain is one node: walking and dropping it needs no deep recursion.
+    #[test]
+    fn long_chains_stay_one_level_deep() {
+        let mut chain = mail("0");
+        for i in 1..200_000 {
+            chain = chain.and(mail(&i.to_string()));
+        }
+        assert!(matches!(&chain, UserFilter::And(items) if items.len() == 200_000));
+        assert_eq!(chain.advanced_operator(), None);
+        let chain = chain.and(UserFilter::Not(Box::new(mail("x"))));
+        assert_eq!(chain.advanced_operator(), Some("not"));
+        assert!(chain.any_node(&|node| node == &mail("199999")));
+        drop(chain);
+        let mut groups = group_mail("0");
+        for i in 1..200_000 {
+            groups = groups.or(group_mail(&i.to_string()));
+        }
+        let groups = groups.or(GroupFilter::Compare { field: GroupField::Mail, op: CompareOp::Ne, value: Literal::Null });
+        assert_eq!(groups.advanced_operator(), Some("ne"));
+    }
+
+    #[test]
+    fn the_first_advanced_operator_in_reading_order_is_named() {
+        let ends = UserFilter::EndsWith { field: UserField::Mail, suffix: "@x".into() };
+        let ne = UserFilter::Compare { field: UserField::Mail, op: CompareOp::Ne, value: Literal::Null };
+        assert_eq!(mail("a").or(ends.clone()).and(ne.clone()).advanced_operator(), Some("endsWith"));
+        assert_eq!(ne.and(ends).advanced_operator(), Some("ne"));
+    }
 }

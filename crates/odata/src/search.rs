@@ -178,6 +178,8 @@ mod tests {
                 assert!(refused.message().contains(&format!("more than {MAX_SEARCH_WORDS} words")), "{refused}");
             }
         }
+        // The words of a search are one flat conjunction.
+        assert!(matches!(parse_user_search(&words(MAX_SEARCH_WORDS)).unwrap(), UserFilter::And(items) if items.len() == MAX_SEARCH_WORDS));
         // Words count across clauses, whatever joins them.
         let half = MAX_SEARCH_WORDS / 2;
         let two = |second: usize| format!("\"mail:{}\" OR \"displayName:{}\"", vec!["a"; half].join(" "), vec!["b"; second].join(" "));

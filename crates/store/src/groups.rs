@@ -11,7 +11,8 @@ use guestlist_domain::ids::{ObjectId, TenantId};
 use guestlist_domain::User;
 
 use crate::query::{
-    count_sql, keyset_order_by, like_escaped, operator, tenant_and_filter, word_prefix, Continuation, SortValue, SqlBuilder, NEVER,
+    count_sql, joined, keyset_order_by, like_escaped, operator, tenant_and_filter, word_prefix, Continuation, SortValue, SqlBuilder,
+    ALWAYS, NEVER,
 };
 use crate::schema::{
     corrupt, fold, from_json, insert_statement, object_id, set_list, stored_time, to_json, RowAccess, SqlValue, Statement, USER_SELECT,
@@ -277,8 +278,10 @@ fn any_group_type(sql: &mut SqlBuilder, predicate: &StringPredicate) -> String {
 /// The SQL of `filter`: a boolean expression over the `groups` table.
 fn filter_sql(sql: &mut SqlBuilder, filter: &GroupFilter) -> StoreResult<String> {
     Ok(match filter {
-        GroupFilter::And(left, right) => format!("({} AND {})", filter_sql(sql, left)?, filter_sql(sql, right)?),
-        GroupFilter::Or(left, right) => format!("({} OR {})", filter_sql(sql, left)?, filter_sql(sql, right)?),
+        GroupFilter::And(items) if items.is_empty() => ALWAYS.to_string(),
+        GroupFilter::Or(items) if items.is_empty() => NEVER.to_string(),
+        GroupFilter::And(items) => joined(sql, items, " AND ", filter_sql)?,
+        GroupFilter::Or(items) => joined(sql, items, " OR ", filter_sql)?,
         GroupFilter::Not(inner) => format!("(NOT {})", filter_sql(sql, inner)?),
         GroupFilter::Compare { field, op, value } => compare(sql, *field, *op, value)?,
         GroupFilter::In { values, .. } if values.is_empty() => NEVER.to_string(),

@@ -36,6 +36,14 @@ impl SqlBuilder {
 }
 
 pub(crate) const NEVER: &str = "(1 = 0)";
+pub(crate) const ALWAYS: &str = "(1 = 1)";
+
+/// The operands of an n-ary `AND`/`OR`, each written by `write`, in one parenthesised list.
+/// Recursion follows the filter's nesting, which the parser bounds; chains are flat.
+pub(crate) fn joined<F>(sql: &mut SqlBuilder, items: &[F], connective: &str, write: FilterSql<F>) -> StoreResult<String> {
+    let parts = items.iter().map(|item| write(sql, item)).collect::<StoreResult<Vec<_>>>()?;
+    Ok(format!("({})", parts.join(connective)))
+}
 
 pub(crate) fn operator(op: CompareOp) -> &'static str {
     match op {
@@ -265,8 +273,10 @@ fn any_identity(sql: &mut SqlBuilder, predicate: &IdentityPredicate) -> String {
 /// Appends the SQL of `filter` to `sql`: a boolean expression over the `users` table.
 pub(crate) fn filter_sql(sql: &mut SqlBuilder, filter: &UserFilter) -> StoreResult<String> {
     Ok(match filter {
-        UserFilter::And(left, right) => format!("({} AND {})", filter_sql(sql, left)?, filter_sql(sql, right)?),
-        UserFilter::Or(left, right) => format!("({} OR {})", filter_sql(sql, left)?, filter_sql(sql, right)?),
+        UserFilter::And(items) if items.is_empty() => ALWAYS.to_string(),
+        UserFilter::Or(items) if items.is_empty() => NEVER.to_string(),
+        UserFilter::And(items) => joined(sql, items, " AND ", filter_sql)?,
+        UserFilter::Or(items) => joined(sql, items, " OR ", filter_sql)?,
         UserFilter::Not(inner) => format!("(NOT {})", filter_sql(sql, inner)?),
         UserFilter::Compare { field, op, value } => compare(sql, *field, *op, value)?,
         UserFilter::In { values, .. } if values.is_empty() => NEVER.to_string(),
@@ -515,6 +525,15 @@ mod tests {
         let sql = sql_of(&UserFilter::StartsWith { field: UserField::Mail, prefix: "A_b%".into() });
         assert_eq!(sql.sql, r"(mail IS NOT NULL AND mail_lower LIKE $1 ESCAPE '\')");
         assert_eq!(sql.values, vec![SqlValue::from(r"a\_b\%%")]);
+    }
+
+    #[test]
+    fn chains_are_one_flat_list() {
+        let mail = |value: &str| UserFilter::Compare { field: UserField::Id, op: CompareOp::Eq, value: Literal::String(value.into()) };
+        let sql = sql_of(&mail("a").and(mail("b")).and(mail("c").or(mail("d"))));
+        assert_eq!(sql.sql, "((id = $1) AND (id = $2) AND ((id = $3) OR (id = $4)))");
+        assert_eq!(sql_of(&UserFilter::And(vec![])).sql, ALWAYS);
+        assert_eq!(sql_of(&UserFilter::Or(vec![])).sql, NEVER);
     }
 
     #[test]

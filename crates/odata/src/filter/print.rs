@@ -2,7 +2,8 @@ use chrono::SecondsFormat;
 use guestlist_domain::filter::{CompareOp, IdentityField, Literal, StringPredicate, UserFilter};
 
 /// Prints a filter as `$filter` text that `parse_user_filter` reads back into the same tree
-/// (for `guestlist-client` and for `@odata.nextLink`). Every `and`/`or` operand is parenthesised.
+/// (for `guestlist-client` and for `@odata.nextLink`). Every `and`/`or` operand is parenthesised;
+/// the recursion follows the tree's nesting, which `and`/`or` keep flat.
 pub fn format_user_filter(filter: &UserFilter) -> String {
     let mut out = String::new();
     write_filter(&mut out, filter);
@@ -11,15 +12,16 @@ pub fn format_user_filter(filter: &UserFilter) -> String {
 
 fn write_filter(out: &mut String, filter: &UserFilter) {
     match filter {
-        UserFilter::And(a, b) | UserFilter::Or(a, b) => {
-            let word = if matches!(filter, UserFilter::And(..)) { "and" } else { "or" };
-            out.push('(');
-            write_filter(out, a);
-            out.push_str(") ");
-            out.push_str(word);
-            out.push_str(" (");
-            write_filter(out, b);
-            out.push(')');
+        UserFilter::And(items) | UserFilter::Or(items) => {
+            let word = if matches!(filter, UserFilter::And(..)) { " and " } else { " or " };
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(word);
+                }
+                out.push('(');
+                write_filter(out, item);
+                out.push(')');
+            }
         }
         UserFilter::Not(inner) => {
             out.push_str("not(");

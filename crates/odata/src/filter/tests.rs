@@ -341,6 +341,18 @@ fn nesting_and_size_are_bounded() {
     assert_eq!(error(&vec!["userType eq 'Guest'"; 200_000].join(" and ")).code(), "BadRequest");
 }
 
+#[test]
+fn chains_parse_into_one_flat_node() {
+    let chain = parse(&vec!["userType eq 'Guest'"; MAX_CLAUSES].join(" or "));
+    assert!(matches!(&chain, UserFilter::Or(items) if items.len() == MAX_CLAUSES), "{chain:?}");
+    // Parentheses that only regroup one connective do not nest it either.
+    assert_eq!(
+        parse("(userType eq 'Guest' and mail eq 'a') and (mail eq 'b')"),
+        guest().and(string(UserField::Mail, CompareOp::Eq, "a")).and(string(UserField::Mail, CompareOp::Eq, "b"))
+    );
+    assert!(matches!(parse("(userType eq 'Guest' and mail eq 'a') and mail eq 'b'"), UserFilter::And(items) if items.len() == 3));
+}
+
 /// `$filter` of the same size refused on every resource: users, groups and the audit log share one gate.
 #[test]
 fn every_filter_passes_the_same_size_gate() {
