@@ -1778,6 +1778,8 @@ store_tests!(
     oauth_family_revocation_takes_live_grants_only,
     device_polls_count_once_an_interval,
     spent_oauth_grants_are_pruned_in_batches,
+    concurrent_attempts_take_exactly_the_limit_of_slots,
+    attempt_slots_are_given_back_and_windows_pruned,
 );
 
 mod grants {
@@ -1878,6 +1880,62 @@ async fn user_password_change_is_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(store.user_password(tenant.id, alice.id).await.unwrap(), Some(changed));
     let audits = store.audit_records(tenant.id, 10).await.unwrap();
     assert_eq!(audits.iter().map(|a| a.activity_display_name.as_str()).collect::<Vec<_>>(), ["Change user password"]);
+}
+
+/// Reserve-before-hash (issue 9 item 2): 20 concurrent attempts against a limit of 5 get exactly
+/// the slots 1 to 5; the other 15 are refused and count nothing.
+async fn concurrent_attempts_take_exactly_the_limit_of_slots(store: Arc<dyn Store>) {
+    let scope = format!("sign-in:account:{}", random_name());
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, scope) = (store.clone(), scope.clone());
+            tokio::spawn(async move { store.reserve_attempt(&scope, 900, 5).await.unwrap() })
+        })
+        .collect();
+    let mut granted = vec![];
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Some(count) => granted.push(count),
+            None => refused += 1,
+        }
+    }
+    granted.sort();
+    assert_eq!(granted, vec![1, 2, 3, 4, 5]);
+    assert_eq!(refused, 15);
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 5);
+    // Other windows and scopes are counted apart.
+    assert_eq!(store.reserve_attempt(&scope, 1_800, 5).await.unwrap(), Some(1));
+    assert_eq!(store.reserve_attempt(&format!("{scope}-other"), 900, 5).await.unwrap(), Some(1));
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 5);
+}
+
+async fn attempt_slots_are_given_back_and_windows_pruned(store: Arc<dyn Store>) {
+    let scope = format!("sign-in:address:{}", random_name());
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 0);
+    // Releasing where nothing is taken stays at zero.
+    store.release_attempt(&scope, 900).await.unwrap();
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), Some(1));
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), Some(2));
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), None);
+    store.release_attempt(&scope, 900).await.unwrap();
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 1);
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), Some(2));
+    for _ in 0..3 {
+        store.release_attempt(&scope, 900).await.unwrap();
+    }
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 0);
+
+    // Pruning deletes windows that started before the cutoff, a batch at a time.
+    for window in [100, 200, 300] {
+        store.reserve_attempt(&scope, window, 5).await.unwrap();
+    }
+    assert_eq!(store.prune_attempts(250, 1).await.unwrap(), 1);
+    assert_eq!(store.attempt_count(&scope, 100).await.unwrap(), 0, "the oldest first");
+    assert_eq!(store.attempt_count(&scope, 200).await.unwrap(), 1);
+    assert_eq!(store.prune_attempts(250, 10).await.unwrap(), 1);
+    assert_eq!(store.attempt_count(&scope, 200).await.unwrap(), 0);
+    assert_eq!(store.attempt_count(&scope, 300).await.unwrap(), 1);
 }
 
 async fn request_count_reads_windows_without_counting(store: Arc<dyn Store>) {
