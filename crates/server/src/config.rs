@@ -44,6 +44,11 @@ pub struct ServeConfig {
     #[arg(long, env = "GUESTLIST_NO_DEMO_ADMIN")]
     pub no_demo_admin: bool,
 
+    /// Proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names the client address
+    /// for the per-address sign-in limit; from any other peer the header is ignored.
+    #[arg(long, env = "GUESTLIST_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+
     #[command(flatten)]
     pub mail: MailConfig,
 }

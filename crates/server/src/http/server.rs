@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 
+use super::client_address::{self, TrustedProxies};
 use super::{router, AppState};
 use crate::config::{sqlite_path, ServeConfig};
 use crate::connection::{self, ConnectionInfo};
@@ -127,6 +128,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
 
     let in_flight = InFlight::default();
     let app = router(AppState { services: services.clone(), scheme })
+        .layer(axum::middleware::from_fn_with_state(TrustedProxies::new(&config.trusted_proxy), client_address::attach))
         .layer(axum::middleware::from_fn_with_state(in_flight.clone(), count_in_flight))
         // The client address feeds the per-address sign-in limit.
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
