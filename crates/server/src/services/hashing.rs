@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Waiting hashes per worker by default: a short burst of sign-ins queues, a flood is refused.
 pub const DEFAULT_QUEUE_PER_WORKER: usize = 8;
@@ -35,24 +35,59 @@ pub struct HashLimiter {
 impl Default for HashLimiter {
     /// As many workers as the machine has cores, each with [`DEFAULT_QUEUE_PER_WORKER`] waiting.
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        HashLimiter::new(cores, cores * DEFAULT_QUEUE_PER_WORKER)
+        HashLimiter::configured(None, None)
     }
 }
 
 impl HashLimiter {
+    /// `workers` (default: the cores) and `queue` (default: [`DEFAULT_QUEUE_PER_WORKER`] per worker).
+    pub fn configured(workers: Option<usize>, queue: Option<usize>) -> Self {
+        let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+        HashLimiter::new(workers, queue.unwrap_or(workers * DEFAULT_QUEUE_PER_WORKER))
+    }
+
     /// `workers` hashes run at once (at least one), `queue` more may wait for them.
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
         HashLimiter { workers: Arc::new(Semaphore::new(workers)), admitted: Arc::new(Semaphore::new(workers + queue)) }
     }
 
-    /// Runs `job` on a blocking thread once a worker is free, or refuses at once when the queue
-    /// is full. The admission is taken before the first await, so a caller that gets `Busy`
-    /// never waited.
-    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashingError> {
+    /// A place among the running and waiting hashes, or [`HashingError::Busy`] at once. Taking
+    /// it before other work (the sign-in limits) lets a flood be refused before it costs anything.
+    pub fn admit(&self) -> Result<Admission, HashingError> {
         let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| HashingError::Busy)?;
-        let worker = self.workers.clone().acquire_owned().await.map_err(|e| HashingError::Failed(e.to_string()))?;
+        Ok(Admission { admitted, workers: self.workers.clone() })
+    }
+
+    /// Runs `job` on a blocking thread once a worker is free, or refuses at once when the queue
+    /// is full (admission is taken before the first await, so a caller that gets `Busy` never
+    /// waited).
+    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashingError> {
+        self.admit()?.run(job).await
+    }
+
+    /// An Argon2id PHC string of `secret` with a fresh salt.
+    pub async fn hash(&self, secret: String) -> Result<String, HashingError> {
+        self.admit()?.hash(secret).await
+    }
+
+    /// Whether `secret` matches the PHC string `stored` (a malformed one matches nothing).
+    pub async fn verify(&self, secret: String, stored: String) -> Result<bool, HashingError> {
+        self.admit()?.verify(secret, stored).await
+    }
+}
+
+/// An admitted hash: it waits for a worker (the queue is bounded by admissions), then runs.
+#[derive(Debug)]
+pub struct Admission {
+    admitted: OwnedSemaphorePermit,
+    workers: Arc<Semaphore>,
+}
+
+impl Admission {
+    pub async fn run<T: Send + 'static>(self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashingError> {
+        let worker = self.workers.acquire_owned().await.map_err(|e| HashingError::Failed(e.to_string()))?;
+        let admitted = self.admitted;
         let outcome = tokio::task::spawn_blocking(move || {
             let result = job();
             drop((worker, admitted));
@@ -62,8 +97,7 @@ impl HashLimiter {
         outcome.map_err(|e| HashingError::Failed(format!("hashing task: {e}")))
     }
 
-    /// An Argon2id PHC string of `secret` with a fresh salt.
-    pub async fn hash(&self, secret: String) -> Result<String, HashingError> {
+    pub async fn hash(self, secret: String) -> Result<String, HashingError> {
         self.run(move || {
             let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
             argon2().hash_password(secret.as_bytes(), &salt).map(|hash| hash.to_string())
@@ -72,8 +106,7 @@ impl HashLimiter {
         .map_err(|e| HashingError::Failed(e.to_string()))
     }
 
-    /// Whether `secret` matches the PHC string `stored` (a malformed one matches nothing).
-    pub async fn verify(&self, secret: String, stored: String) -> Result<bool, HashingError> {
+    pub async fn verify(self, secret: String, stored: String) -> Result<bool, HashingError> {
         self.run(move || PasswordHash::new(&stored).is_ok_and(|hash| argon2().verify_password(secret.as_bytes(), &hash).is_ok())).await
     }
 }

@@ -274,7 +274,8 @@ impl Services {
     /// The one gate of every password check (sign-in page, device login, admin console, the
     /// current password on "Update your password"): before any hashing, one slot of the client
     /// address's limit and one of the account's are taken, each in the statement that checks the
-    /// limit, so N concurrent guesses count N. Then the hash runs on the bounded executor. A right
+    /// limit, so N concurrent guesses count N. Then the hash runs on the bounded executor (whose
+    /// place was taken first: a busy hasher refuses without counting). A right
     /// password gives its slots back; a wrong one keeps them, is audited, and the slot that
     /// reaches the account's limit locks it for the rest of the window. `tenant: None` (an
     /// unknown domain) and unknown accounts cost the address a slot and one hash all the same.
@@ -285,6 +286,9 @@ impl Services {
         password: &str,
         client_address: &str,
     ) -> Result<CheckedPassword, SignInFailure> {
+        // A place at the hasher first: when it is full, refuse before counting or reading anything,
+        // so a flood neither costs database writes nor locks accounts with attempts never made.
+        let admission = self.hashing.admit().map_err(ServiceError::from)?;
         let now = Utc::now();
         let window = window_start(now);
         let address = address_scope(client_address);
@@ -310,9 +314,9 @@ impl Services {
             _ => None,
         };
         let verified = match &stored {
-            Some(stored) => self.hashing.verify(password.to_string(), stored.hash.clone()).await,
+            Some(stored) => admission.verify(password.to_string(), stored.hash.clone()).await,
             // The same work for an unknown account, so timing tells nothing.
-            None => self.hashing.hash(password.to_string()).await.map(|_| false),
+            None => admission.hash(password.to_string()).await.map(|_| false),
         };
         let verified = match verified {
             Ok(verified) => verified,
