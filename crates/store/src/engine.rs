@@ -757,12 +757,6 @@ macro_rules! impl_store {
                     .await
                 }
 
-                async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64> {
-                    let rows = self.read($crate::signin::REQUEST_COUNT, vec![tenant.into(), scope.into(), window_start.into()]).await?;
-                    let count = rows.first().map(|row| row.int("request_count")).transpose()?.unwrap_or(0);
-                    u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
-                }
-
                 async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()> {
                     let values = $crate::signin::grant_values(grant);
                     self.transact(move |mut connection| {

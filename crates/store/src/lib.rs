@@ -359,8 +359,6 @@ pub trait Store: Send + Sync + 'static {
     async fn attempt_count(&self, scope: &str, window_start: i64) -> StoreResult<u64>;
     /// Deletes at most `batch` attempt windows that started before `before`; how many.
     async fn prune_attempts(&self, before: i64, batch: u32) -> StoreResult<u64>;
-    /// The count [`Store::count_request`] holds for a window, without counting (0 when none).
-    async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64>;
     async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()>;
     async fn oauth_grant(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>>;
     async fn oauth_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>>;

@@ -13,8 +13,6 @@ pub(crate) const PASSWORD: &str =
 /// Compare-and-set on the hash, so of two changes from the same password one wins.
 pub(crate) const PASSWORD_CHANGE: &str = "UPDATE user_passwords SET password_hash = $4, force_change_next_sign_in = $5, \
      updated_date_time = $6 WHERE tenant_id = $1 AND user_id = $2 AND password_hash = $3";
-pub(crate) const REQUEST_COUNT: &str =
-    "SELECT request_count FROM throttle_windows WHERE tenant_id = $1 AND scope = $2 AND window_start = $3";
 
 /// Takes one attempt slot of a window only while fewer than $3 are taken, and returns the count
 /// with it; no row when the limit is reached (the conflict's WHERE is false). One statement, so

@@ -1766,12 +1766,11 @@ async fn tenant_policies_upsert_with_audit(store: Arc<dyn Store>) {
     assert_eq!(audits.iter().filter(|a| a.activity_display_name == "Update policy").count(), 2);
 }
 
-// ---- member sign-in: passwords, OAuth grants, request windows (issue 5) --------------------
+// ---- member sign-in: passwords, OAuth grants, attempt slots (issues 5, 9) --------------------
 
 store_tests!(
     user_passwords_set_replace_and_scope,
     user_password_change_is_compare_and_set,
-    request_count_reads_windows_without_counting,
     oauth_grants_insert_and_look_up,
     oauth_grant_transition_is_compare_and_set,
     oauth_grant_exchange_spends_once,
@@ -1936,32 +1935,6 @@ async fn attempt_slots_are_given_back_and_windows_pruned(store: Arc<dyn Store>) 
     assert_eq!(store.prune_attempts(250, 10).await.unwrap(), 1);
     assert_eq!(store.attempt_count(&scope, 200).await.unwrap(), 0);
     assert_eq!(store.attempt_count(&scope, 300).await.unwrap(), 1);
-}
-
-async fn request_count_reads_windows_without_counting(store: Arc<dyn Store>) {
-    let tenant = new_tenant(&store, &random_name()).await;
-    let other = new_tenant(&store, &random_name()).await;
-    let scope = "sign-in-failures:user:alice";
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 0);
-    for expected in 1..=3 {
-        assert_eq!(store.count_request(tenant.id, scope, 900, 0).await.unwrap(), expected);
-    }
-    // Reading does not count.
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 3);
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 3);
-    // Windows, scopes and tenants are apart.
-    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 0);
-    assert_eq!(store.request_count(tenant.id, "sign-in-failures:user:bob", 900).await.unwrap(), 0);
-    assert_eq!(store.request_count(other.id, scope, 900).await.unwrap(), 0);
-    store.count_request(tenant.id, "sign-in-failures:address:192.0.2.1", 900, 0).await.unwrap();
-    // Counting in a later window with `prune_before` past 900 drops the scope's old window only.
-    assert_eq!(store.count_request(tenant.id, scope, 1_800, 1_800).await.unwrap(), 1);
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 0);
-    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 1);
-    assert_eq!(store.request_count(tenant.id, "sign-in-failures:address:192.0.2.1", 900).await.unwrap(), 1);
-    // A window that started exactly at `prune_before` stays.
-    assert_eq!(store.count_request(tenant.id, scope, 2_700, 1_800).await.unwrap(), 1);
-    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 1);
 }
 
 async fn oauth_grants_insert_and_look_up(store: Arc<dyn Store>) {

@@ -9,3 +9,6 @@ CREATE TABLE sign_in_attempts (
     PRIMARY KEY (scope, window_start)
 );
 CREATE INDEX sign_in_attempts_window ON sign_in_attempts (window_start);
+
+-- Sign-in failures were counted in throttle_windows before; those windows have no further use.
+DELETE FROM throttle_windows WHERE scope LIKE 'sign-in-failures:%';
