@@ -11,6 +11,8 @@ use serde_json::json;
 use crate::browser::{Browser, Page};
 use crate::harness::{assert_graph_error, fresh_postgres_database, postgres_base_url, Engine, TestServer};
 use guestlist::config::ServeConfig;
+use guestlist::services::signin::{NewPassword, SignInFailure};
+use guestlist::services::ServiceError;
 
 const PASSWORD: &str = "Corr3ct-Horse!";
 const WRONG: &str = "Wrong-passw0rd!";
@@ -106,6 +108,43 @@ async fn post_sign_in(browser: &mut Browser, username: &str, password: &str, for
 async fn sign_in_from(server: &TestServer, username: &str, password: &str, forwarded_for: Option<&str>) -> Page {
     let mut browser = on_sign_in_page(server).await;
     post_sign_in(&mut browser, username, password, forwarded_for).await
+}
+
+/// The authorization code flow's sign-in page, posted as a browser would.
+async fn authorize_sign_in(server: &TestServer, username: &str, password: &str) -> Page {
+    let path = format!("/{}/oauth2/v2.0/authorize", server.connection.tenant_id);
+    let params = [
+        ("client_id", server.connection.client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", "http://localhost:8400/callback"),
+        ("scope", "openid https://graph.microsoft.com/User.Read"),
+        ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        ("code_challenge_method", "S256"),
+    ];
+    let mut browser = Browser::new(server);
+    let query = query_string(&params);
+    assert_eq!(browser.get(&format!("{path}?{query}")).await.status, StatusCode::OK);
+    let mut form = params.to_vec();
+    form.extend([("username", username), ("password", password)]);
+    browser.submit(&path, &form).await
+}
+
+fn query_string(params: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
+}
+
+/// The device code flow's pages: a new device code, the code page, then the sign-in form.
+async fn device_sign_in(server: &TestServer, username: &str, password: &str) -> Page {
+    let url = format!("{}/{}/oauth2/v2.0/devicecode", server.connection.authority_url, server.connection.tenant_id);
+    let form = [("client_id", server.connection.client_id.as_str()), ("scope", "https://graph.microsoft.com/User.Read")];
+    let device: serde_json::Value = server.http.post(url).form(&form).send().await.unwrap().json().await.unwrap();
+    let user_code = device["user_code"].as_str().expect("a user code").to_string();
+    let mut browser = Browser::new(server);
+    browser.get("/devicelogin").await;
+    let signin = browser.submit("/devicelogin", &[("user_code", &user_code)]).await;
+    assert!(signin.body.contains("name=\"password\""), "{}", signin.body);
+    let fields = [("user_code", user_code.as_str()), ("username", username), ("password", password), ("decision", "sign-in")];
+    browser.submit("/devicelogin/signin", &fields).await
 }
 
 async fn audit_count(server: &TestServer, user_id: &str, activity: &str) -> usize {
@@ -235,6 +274,22 @@ both_engines_configured! {
         assert_graph_error(&body, "TooManyRequests", "Please try again later.");
         let (status, _) = server.get("/v1.0/users/ivan@contoso.onmicrosoft.com").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "a refused create changes nothing");
+        // The other pages that check a password: the authorize page and the device login.
+        let authorize = authorize_sign_in(&server, "heidi@contoso.onmicrosoft.com", PASSWORD).await;
+        assert_eq!(authorize.status, StatusCode::TOO_MANY_REQUESTS, "{}", authorize.body);
+        assert!(authorize.says(BUSY), "{}", authorize.body);
+        let device = device_sign_in(&server, "heidi@contoso.onmicrosoft.com", PASSWORD).await;
+        assert_eq!(device.status, StatusCode::TOO_MANY_REQUESTS, "{}", device.body);
+        assert!(device.says(BUSY), "{}", device.body);
+        // And the services behind them, the forced password change included.
+        let services = server.services();
+        let tenant = services.store.tenant(&server.connection.tenant_id).await.unwrap().unwrap();
+        let change = NewPassword { password: "N3w-passw0rd!".into(), confirmation: "N3w-passw0rd!".into() };
+        for new_password in [None, Some(&change)] {
+            let outcome = services.sign_in(&tenant, "heidi@contoso.onmicrosoft.com", PASSWORD, new_password, "192.0.2.1").await;
+            assert!(matches!(outcome, Err(SignInFailure::Busy)), "{outcome:?}");
+        }
+        assert!(matches!(services.hash_password(PASSWORD.into()).await, Err(ServiceError::Busy)));
 
         release.send(()).unwrap();
         held.await.unwrap();
