@@ -69,6 +69,9 @@ impl std::fmt::Debug for OneTimePasscode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasscodeState {
+    /// A slot of the hourly limit, taken before the code is hashed; it becomes `Active` once the
+    /// hash is stored, and is never checked.
+    Reserved,
     /// Mailed and not yet used; the newest code of an invitation is the only active one.
     Active,
     Used,
@@ -79,6 +82,7 @@ pub enum PasscodeState {
 impl PasscodeState {
     pub fn as_str(&self) -> &'static str {
         match self {
+            PasscodeState::Reserved => "reserved",
             PasscodeState::Active => "active",
             PasscodeState::Used => "used",
             PasscodeState::Superseded => "superseded",
@@ -87,6 +91,7 @@ impl PasscodeState {
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
+            "reserved" => Some(PasscodeState::Reserved),
             "active" => Some(PasscodeState::Active),
             "used" => Some(PasscodeState::Used),
             "superseded" => Some(PasscodeState::Superseded),

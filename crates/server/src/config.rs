@@ -45,7 +45,27 @@ pub struct ServeConfig {
     pub no_demo_admin: bool,
 
     #[command(flatten)]
+    pub limits: LimitsConfig,
+
+    #[command(flatten)]
     pub mail: MailConfig,
+}
+
+/// Who a request counts against, and how much password hashing runs at once.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LimitsConfig {
+    /// Proxies (IP addresses, comma-separated) whose `X-Forwarded-For` names the client address
+    /// for the per-address sign-in limit; from any other peer the header is ignored.
+    #[arg(long, env = "GUESTLIST_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+
+    /// Argon2 hashes that run at once (default: the number of cores).
+    #[arg(long, env = "GUESTLIST_HASH_WORKERS", hide = true)]
+    pub hash_workers: Option<usize>,
+
+    /// Argon2 hashes that may wait for a worker before more are refused as busy (default: 8 per worker).
+    #[arg(long, env = "GUESTLIST_HASH_QUEUE", hide = true)]
+    pub hash_queue: Option<usize>,
 }
 
 /// Mail delivery. Without `--smtp-url` no mail is sent: messages are recorded as `notConfigured`

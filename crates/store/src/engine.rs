@@ -324,13 +324,46 @@ macro_rules! impl_store {
                                 let window = code.created_date_time - window_start;
                                 return Ok(Commit::Discard($crate::PasscodeIssue::LimitReached { retry_at: oldest + window }));
                             }
-                            execute(&mut transaction, r::PASSCODE_SUPERSEDE, vec![code.tenant_id.into(), code.invitation_id.into()])
-                                .await?;
+                            if code.state != guestlist_domain::redemption::PasscodeState::Reserved {
+                                let invitation = vec![code.tenant_id.into(), code.invitation_id.into()];
+                                execute(&mut transaction, r::PASSCODE_SUPERSEDE, invitation).await?;
+                            }
                             execute(&mut transaction, &r::passcode_insert(), r::passcode_values(&code)).await?;
                             Ok(Commit::Keep($crate::PasscodeIssue::Issued))
                         })
                     })
                     .await
+                }
+
+                async fn activate_passcode(
+                    &self,
+                    tenant: TenantId,
+                    invitation_id: ObjectId,
+                    code_id: ObjectId,
+                    code_hash: &str,
+                ) -> StoreResult<bool> {
+                    use $crate::redemption as r;
+                    let code_hash = code_hash.to_string();
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            execute(&mut transaction, r::PASSCODE_SUPERSEDE, vec![tenant.into(), invitation_id.into()]).await?;
+                            let activated =
+                                execute(&mut transaction, r::PASSCODE_ACTIVATE, vec![tenant.into(), code_id.into(), code_hash.into()])
+                                    .await?;
+                            Ok(if activated == 1 { Commit::Keep(true) } else { Commit::Discard(false) })
+                        })
+                    })
+                    .await
+                }
+
+                async fn release_passcode(&self, tenant: TenantId, code_id: ObjectId) -> StoreResult<()> {
+                    let values = vec![tenant.into(), code_id.into()];
+                    self.write(vec![Statement { sql: $crate::redemption::PASSCODE_RELEASE, values }]).await
+                }
+
+                async fn release_passcode_try(&self, tenant: TenantId, code_id: ObjectId) -> StoreResult<()> {
+                    let values = vec![tenant.into(), code_id.into()];
+                    self.write(vec![Statement { sql: $crate::redemption::PASSCODE_RELEASE_TRY, values }]).await
                 }
 
                 async fn latest_passcode(
@@ -691,10 +724,37 @@ macro_rules! impl_store {
                     .await
                 }
 
-                async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64> {
-                    let rows = self.read($crate::signin::REQUEST_COUNT, vec![tenant.into(), scope.into(), window_start.into()]).await?;
-                    let count = rows.first().map(|row| row.int("request_count")).transpose()?.unwrap_or(0);
-                    u64::try_from(count).map_err(|e| StoreError::Database(format!("request_count: {e}")))
+                async fn reserve_attempt(&self, scope: &str, window_start: i64, limit: u64) -> StoreResult<Option<u64>> {
+                    let limit = i64::try_from(limit).map_err(|e| StoreError::Database(format!("attempt limit: {e}")))?;
+                    let values = vec![scope.into(), window_start.into(), limit.into()];
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            let rows = fetch(&mut transaction, $crate::signin::ATTEMPT_RESERVE, values).await?;
+                            let Some(row) = rows.first() else { return Ok(Commit::Discard(None)) };
+                            let count = u64::try_from(row.int("attempts")?).map_err(|e| StoreError::Database(format!("attempts: {e}")))?;
+                            Ok(Commit::Keep(Some(count)))
+                        })
+                    })
+                    .await
+                }
+
+                async fn release_attempt(&self, scope: &str, window_start: i64) -> StoreResult<()> {
+                    let values = vec![scope.into(), window_start.into()];
+                    self.write(vec![Statement { sql: $crate::signin::ATTEMPT_RELEASE, values }]).await
+                }
+
+                async fn attempt_count(&self, scope: &str, window_start: i64) -> StoreResult<u64> {
+                    let rows = self.read($crate::signin::ATTEMPT_COUNT, vec![scope.into(), window_start.into()]).await?;
+                    let count = rows.first().map(|row| row.int("attempts")).transpose()?.unwrap_or(0);
+                    u64::try_from(count).map_err(|e| StoreError::Database(format!("attempts: {e}")))
+                }
+
+                async fn prune_attempts(&self, before: i64, batch: u32) -> StoreResult<u64> {
+                    let values = vec![before.into(), i64::from(batch).into()];
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move { Ok(Commit::Keep(execute(&mut transaction, $crate::signin::ATTEMPT_PRUNE, values).await?)) })
+                    })
+                    .await
                 }
 
                 async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()> {

@@ -170,13 +170,22 @@ pub trait Store: Send + Sync + 'static {
     // Redemption with email one-time passcode (contract §3.3, DECISIONS 10, 11).
     /// Inserts a mailed code unless `max_per_window` codes went to its address since
     /// `window_start` (then nothing is written); the invitation's earlier active codes are superseded.
+    /// A `Reserved` record only takes its slot of the limit (before the code is hashed), and
+    /// [`Store::activate_passcode`] makes it the invitation's code.
     async fn issue_passcode(
         &self,
         code: &guestlist_domain::redemption::PasscodeRecord,
         window_start: DateTime<Utc>,
         max_per_window: u32,
     ) -> StoreResult<PasscodeIssue>;
-    /// The invitation's newest code, whatever its state.
+    /// Stores the hash of a reserved code and makes it the invitation's only active code, in one
+    /// transaction; `false` when the reservation is gone.
+    async fn activate_passcode(&self, tenant: TenantId, invitation_id: ObjectId, code_id: ObjectId, code_hash: &str) -> StoreResult<bool>;
+    /// Deletes a reservation whose code was never hashed, giving its slot back.
+    async fn release_passcode(&self, tenant: TenantId, code_id: ObjectId) -> StoreResult<()>;
+    /// Gives back a try [`Store::reserve_passcode_try`] counted that never compared the code.
+    async fn release_passcode_try(&self, tenant: TenantId, code_id: ObjectId) -> StoreResult<()>;
+    /// The invitation's newest code, whatever its state (reservations are not codes yet).
     async fn latest_passcode(
         &self,
         tenant: TenantId,
@@ -340,8 +349,16 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
         audit: &[AuditRecord],
     ) -> StoreResult<bool>;
-    /// The count [`Store::count_request`] holds for a window, without counting (0 when none).
-    async fn request_count(&self, tenant: TenantId, scope: &str, window_start: i64) -> StoreResult<u64>;
+    /// Takes one of `limit` attempt slots of `scope` in the fixed window starting at
+    /// `window_start`, atomically with the check: the window's count with this attempt, or
+    /// `None` (nothing counted) when `limit` slots are taken.
+    async fn reserve_attempt(&self, scope: &str, window_start: i64, limit: u64) -> StoreResult<Option<u64>>;
+    /// Gives back a slot [`Store::reserve_attempt`] took (the attempt succeeded or never ran).
+    async fn release_attempt(&self, scope: &str, window_start: i64) -> StoreResult<()>;
+    /// The slots taken in a window (0 when none).
+    async fn attempt_count(&self, scope: &str, window_start: i64) -> StoreResult<u64>;
+    /// Deletes at most `batch` attempt windows that started before `before`; how many.
+    async fn prune_attempts(&self, before: i64, batch: u32) -> StoreResult<u64>;
     async fn insert_oauth_grant(&self, grant: &guestlist_domain::signin::OAuthGrant) -> StoreResult<()>;
     async fn oauth_grant(&self, token_hash: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>>;
     async fn oauth_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<guestlist_domain::signin::OAuthGrant>>;

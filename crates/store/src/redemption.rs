@@ -92,7 +92,15 @@ pub(crate) const PASSCODE_SUPERSEDE: &str =
     "UPDATE one_time_passcodes SET state = 'superseded' WHERE tenant_id = $1 AND invitation_id = $2 AND state = 'active'";
 pub(crate) const LATEST_PASSCODE: &str = "SELECT id, tenant_id, invitation_id, email_lower, code_hash, state, failed_attempts, \
      created_date_time, expires_date_time FROM one_time_passcodes WHERE tenant_id = $1 AND invitation_id = $2 \
-     ORDER BY created_date_time DESC, id DESC LIMIT 1";
+     AND state <> 'reserved' ORDER BY created_date_time DESC, id DESC LIMIT 1";
+/// A reserved slot becomes the invitation's code once its hash is known.
+pub(crate) const PASSCODE_ACTIVATE: &str = "UPDATE one_time_passcodes SET code_hash = $3, state = 'active' \
+     WHERE tenant_id = $1 AND id = $2 AND state = 'reserved'";
+/// A reserved slot whose code was never hashed (the hashing was busy) is given back.
+pub(crate) const PASSCODE_RELEASE: &str = "DELETE FROM one_time_passcodes WHERE tenant_id = $1 AND id = $2 AND state = 'reserved'";
+/// Gives back a try that never compared the code (the hashing was busy).
+pub(crate) const PASSCODE_RELEASE_TRY: &str = "UPDATE one_time_passcodes SET failed_attempts = failed_attempts - 1 \
+     WHERE tenant_id = $1 AND id = $2 AND state = 'active' AND failed_attempts > 0";
 /// Counts a try before the code is compared, so concurrent guesses can't exceed the limit.
 pub(crate) const PASSCODE_RESERVE_TRY: &str = "UPDATE one_time_passcodes SET failed_attempts = failed_attempts + 1 \
      WHERE tenant_id = $1 AND id = $2 AND state = 'active' AND expires_date_time > $3 AND failed_attempts < $4";

@@ -13,8 +13,20 @@ pub(crate) const PASSWORD: &str =
 /// Compare-and-set on the hash, so of two changes from the same password one wins.
 pub(crate) const PASSWORD_CHANGE: &str = "UPDATE user_passwords SET password_hash = $4, force_change_next_sign_in = $5, \
      updated_date_time = $6 WHERE tenant_id = $1 AND user_id = $2 AND password_hash = $3";
-pub(crate) const REQUEST_COUNT: &str =
-    "SELECT request_count FROM throttle_windows WHERE tenant_id = $1 AND scope = $2 AND window_start = $3";
+
+/// Takes one attempt slot of a window only while fewer than $3 are taken, and returns the count
+/// with it; no row when the limit is reached (the conflict's WHERE is false). One statement, so
+/// of N concurrent attempts exactly the first $3 get a slot on either engine.
+pub(crate) const ATTEMPT_RESERVE: &str = "INSERT INTO sign_in_attempts (scope, window_start, attempts) VALUES ($1, $2, 1) \
+     ON CONFLICT (scope, window_start) DO UPDATE SET attempts = sign_in_attempts.attempts + 1 \
+     WHERE sign_in_attempts.attempts < $3 RETURNING attempts";
+/// Gives a slot back (the attempt succeeded, or never ran).
+pub(crate) const ATTEMPT_RELEASE: &str =
+    "UPDATE sign_in_attempts SET attempts = attempts - 1 WHERE scope = $1 AND window_start = $2 AND attempts > 0";
+pub(crate) const ATTEMPT_COUNT: &str = "SELECT attempts FROM sign_in_attempts WHERE scope = $1 AND window_start = $2";
+/// Windows that ended long ago, in one bounded batch (any scope: addresses that never return too).
+pub(crate) const ATTEMPT_PRUNE: &str = "DELETE FROM sign_in_attempts WHERE (scope, window_start) IN \
+     (SELECT scope, window_start FROM sign_in_attempts WHERE window_start < $1 ORDER BY window_start LIMIT $2)";
 
 const GRANT_COLUMNS: [&str; 14] = [
     "token_hash",

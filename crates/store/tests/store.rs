@@ -1766,18 +1766,19 @@ async fn tenant_policies_upsert_with_audit(store: Arc<dyn Store>) {
     assert_eq!(audits.iter().filter(|a| a.activity_display_name == "Update policy").count(), 2);
 }
 
-// ---- member sign-in: passwords, OAuth grants, request windows (issue 5) --------------------
+// ---- member sign-in: passwords, OAuth grants, attempt slots (issues 5, 9) --------------------
 
 store_tests!(
     user_passwords_set_replace_and_scope,
     user_password_change_is_compare_and_set,
-    request_count_reads_windows_without_counting,
     oauth_grants_insert_and_look_up,
     oauth_grant_transition_is_compare_and_set,
     oauth_grant_exchange_spends_once,
     oauth_family_revocation_takes_live_grants_only,
     device_polls_count_once_an_interval,
     spent_oauth_grants_are_pruned_in_batches,
+    concurrent_attempts_take_exactly_the_limit_of_slots,
+    attempt_slots_are_given_back_and_windows_pruned,
 );
 
 mod grants {
@@ -1880,30 +1881,60 @@ async fn user_password_change_is_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(audits.iter().map(|a| a.activity_display_name.as_str()).collect::<Vec<_>>(), ["Change user password"]);
 }
 
-async fn request_count_reads_windows_without_counting(store: Arc<dyn Store>) {
-    let tenant = new_tenant(&store, &random_name()).await;
-    let other = new_tenant(&store, &random_name()).await;
-    let scope = "sign-in-failures:user:alice";
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 0);
-    for expected in 1..=3 {
-        assert_eq!(store.count_request(tenant.id, scope, 900, 0).await.unwrap(), expected);
+/// Reserve-before-hash (issue 9 item 2): 20 concurrent attempts against a limit of 5 get exactly
+/// the slots 1 to 5; the other 15 are refused and count nothing.
+async fn concurrent_attempts_take_exactly_the_limit_of_slots(store: Arc<dyn Store>) {
+    let scope = format!("sign-in:account:{}", random_name());
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, scope) = (store.clone(), scope.clone());
+            tokio::spawn(async move { store.reserve_attempt(&scope, 900, 5).await.unwrap() })
+        })
+        .collect();
+    let mut granted = vec![];
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Some(count) => granted.push(count),
+            None => refused += 1,
+        }
     }
-    // Reading does not count.
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 3);
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 3);
-    // Windows, scopes and tenants are apart.
-    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 0);
-    assert_eq!(store.request_count(tenant.id, "sign-in-failures:user:bob", 900).await.unwrap(), 0);
-    assert_eq!(store.request_count(other.id, scope, 900).await.unwrap(), 0);
-    store.count_request(tenant.id, "sign-in-failures:address:192.0.2.1", 900, 0).await.unwrap();
-    // Counting in a later window with `prune_before` past 900 drops the scope's old window only.
-    assert_eq!(store.count_request(tenant.id, scope, 1_800, 1_800).await.unwrap(), 1);
-    assert_eq!(store.request_count(tenant.id, scope, 900).await.unwrap(), 0);
-    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 1);
-    assert_eq!(store.request_count(tenant.id, "sign-in-failures:address:192.0.2.1", 900).await.unwrap(), 1);
-    // A window that started exactly at `prune_before` stays.
-    assert_eq!(store.count_request(tenant.id, scope, 2_700, 1_800).await.unwrap(), 1);
-    assert_eq!(store.request_count(tenant.id, scope, 1_800).await.unwrap(), 1);
+    granted.sort();
+    assert_eq!(granted, vec![1, 2, 3, 4, 5]);
+    assert_eq!(refused, 15);
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 5);
+    // Other windows and scopes are counted apart.
+    assert_eq!(store.reserve_attempt(&scope, 1_800, 5).await.unwrap(), Some(1));
+    assert_eq!(store.reserve_attempt(&format!("{scope}-other"), 900, 5).await.unwrap(), Some(1));
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 5);
+}
+
+async fn attempt_slots_are_given_back_and_windows_pruned(store: Arc<dyn Store>) {
+    let scope = format!("sign-in:address:{}", random_name());
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 0);
+    // Releasing where nothing is taken stays at zero.
+    store.release_attempt(&scope, 900).await.unwrap();
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), Some(1));
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), Some(2));
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), None);
+    store.release_attempt(&scope, 900).await.unwrap();
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 1);
+    assert_eq!(store.reserve_attempt(&scope, 900, 2).await.unwrap(), Some(2));
+    for _ in 0..3 {
+        store.release_attempt(&scope, 900).await.unwrap();
+    }
+    assert_eq!(store.attempt_count(&scope, 900).await.unwrap(), 0);
+
+    // Pruning deletes windows that started before the cutoff, a batch at a time.
+    for window in [100, 200, 300] {
+        store.reserve_attempt(&scope, window, 5).await.unwrap();
+    }
+    assert_eq!(store.prune_attempts(250, 1).await.unwrap(), 1);
+    assert_eq!(store.attempt_count(&scope, 100).await.unwrap(), 0, "the oldest first");
+    assert_eq!(store.attempt_count(&scope, 200).await.unwrap(), 1);
+    assert_eq!(store.prune_attempts(250, 10).await.unwrap(), 1);
+    assert_eq!(store.attempt_count(&scope, 200).await.unwrap(), 0);
+    assert_eq!(store.attempt_count(&scope, 300).await.unwrap(), 1);
 }
 
 async fn oauth_grants_insert_and_look_up(store: Arc<dyn Store>) {

@@ -82,6 +82,11 @@ impl From<ServiceError> for ApiError {
                 ],
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
             },
+            // Graph's answer to a request it can't take now; SDK retry handlers honour Retry-After.
+            ServiceError::Busy => ApiError {
+                headers: vec![("retry-after", "1".into())],
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
+            },
             ServiceError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable", message),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -1,6 +1,7 @@
 //! HTTP: the Graph API, the OAuth endpoints, and the error mapping, on axum.
 
 pub mod auth;
+pub mod client_address;
 mod console;
 pub mod error;
 pub mod graph;

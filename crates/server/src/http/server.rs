@@ -9,11 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 
+use super::client_address::{self, TrustedProxies};
 use super::{router, AppState};
 use crate::config::{sqlite_path, ServeConfig};
 use crate::connection::{self, ConnectionInfo};
 use crate::mail::worker::MailWorker;
 use crate::mail::MailSettings;
+use crate::services::hashing::HashLimiter;
 use crate::services::Services;
 use crate::tls;
 
@@ -94,6 +96,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         guestlist_store::connect(config.database_url.as_deref(), Some(&sqlite), config.in_memory).await.context("opening the database")?;
     let mut services = Services::new(store, public_origin.clone());
     services.mail = MailSettings::from_config(&config.mail)?;
+    services.hashing = HashLimiter::configured(config.limits.hash_workers, config.limits.hash_queue);
     services.ensure_signing_key().await.map_err(|e| anyhow::anyhow!("creating a signing key: {e}"))?;
     let previous = connection::read(&config.data_dir);
     let known_secret = previous.as_ref().map(|p| (p.client_id.as_str(), p.client_secret.as_str()));
@@ -127,6 +130,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
 
     let in_flight = InFlight::default();
     let app = router(AppState { services: services.clone(), scheme })
+        .layer(axum::middleware::from_fn_with_state(TrustedProxies::new(&config.limits.trusted_proxy), client_address::attach))
         .layer(axum::middleware::from_fn_with_state(in_flight.clone(), count_in_flight))
         // The client address feeds the per-address sign-in limit.
         .into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -30,6 +30,9 @@ pub enum ServiceError {
     /// The tenant's invitation limit is used up for this window (DECISIONS 17).
     #[error("Too many requests from Identifier:{tenant_id}+{app_id} under category:invitations. Please try again later.")]
     Throttled { tenant_id: String, app_id: String, retry_after_seconds: u64 },
+    /// Too many password or code hashes are in progress (`services::hashing`); nothing was changed.
+    #[error("Too many requests are in progress. Please try again later.")]
+    Busy,
     /// The database is unreachable; nothing was changed.
     #[error("The service is temporarily unavailable. Please retry.")]
     Unavailable,
@@ -48,6 +51,15 @@ impl From<StoreError> for ServiceError {
             // A continuation token from another query, or a filter value of the wrong type.
             StoreError::InvalidQuery(detail) => ServiceError::InvalidRequest(detail),
             other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::services::hashing::HashingError> for ServiceError {
+    fn from(error: crate::services::hashing::HashingError) -> Self {
+        match error {
+            crate::services::hashing::HashingError::Busy => ServiceError::Busy,
+            crate::services::hashing::HashingError::Failed(detail) => ServiceError::Internal(detail),
         }
     }
 }

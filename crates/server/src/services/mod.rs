@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod directory_roles;
 mod error;
 pub mod groups;
+pub mod hashing;
 pub mod invitations;
 pub mod mail;
 pub mod policies;
@@ -141,6 +142,8 @@ pub struct Services {
     pub mail: crate::mail::MailSettings,
     /// When this process last pruned spent OAuth grants.
     pub grant_pruning: signin::GrantPruning,
+    /// The bounded executor every Argon2 hash and verification runs on.
+    pub hashing: hashing::HashLimiter,
 }
 
 impl Services {
@@ -151,6 +154,7 @@ impl Services {
             keys: tokens::KeyCache::default(),
             mail: crate::mail::MailSettings::default(),
             grant_pruning: signin::GrantPruning::default(),
+            hashing: hashing::HashLimiter::default(),
         }
     }
 }

@@ -5,8 +5,6 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Duration, Utc};
 use guestlist_domain::audit::{AuditRecord, Initiator, TargetResource};
 use guestlist_domain::ids::ObjectId;
@@ -20,31 +18,6 @@ use guestlist_store::{StoredPassword, UserKey};
 
 use super::tokens::{ClientCredentials, TokenFailure};
 use super::{ServiceError, ServiceResult, Services};
-
-/// Argon2id with OWASP's recommended cost (19 MiB, 2 passes).
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes a member's password (on a blocking thread: argon2 is slow on purpose).
-pub async fn hash_password(password: String) -> ServiceResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        argon2().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string())
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))?
-    .map_err(|e| ServiceError::Internal(format!("hashing a password: {e}")))
-}
-
-async fn password_matches(password: String, stored: String) -> ServiceResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(format!("hashing task: {e}")))
-}
 
 /// Spent grants are kept this long past their expiry, so a code or refresh token replayed soon
 /// after still meets its record (and revokes its family) instead of being merely unknown.
@@ -113,8 +86,10 @@ pub enum SignInFailure {
     InvalidCredentials,
     /// AADSTS50053: too many failures for this account in this window.
     AccountLocked,
-    /// Too many failures from this client address.
+    /// Too many attempts from this client address.
     AddressLocked,
+    /// Too many password checks are in progress on this server; nothing was checked or counted.
+    Busy,
     /// AADSTS50057.
     AccountDisabled,
     /// The password is right, but `forceChangePasswordNextSignIn` asks for a new one first
@@ -140,7 +115,10 @@ impl std::fmt::Debug for NewPassword {
 
 impl From<ServiceError> for SignInFailure {
     fn from(error: ServiceError) -> Self {
-        SignInFailure::Service(error)
+        match error {
+            ServiceError::Busy => SignInFailure::Busy,
+            error => SignInFailure::Service(error),
+        }
     }
 }
 
@@ -202,12 +180,23 @@ fn window_start(now: DateTime<Utc>) -> i64 {
     seconds - seconds.rem_euclid(rules::LOCKOUT_WINDOW_SECONDS)
 }
 
+/// Attempt slots per account (object ids are unique across tenants).
 fn account_scope(user_id: ObjectId) -> String {
-    format!("sign-in-failures:user:{user_id}")
+    format!("sign-in:account:{user_id}")
 }
 
+/// Attempt slots per client address, across tenants and unknown domains alike.
 fn address_scope(address: &str) -> String {
-    format!("sign-in-failures:address:{address}")
+    format!("sign-in:address:{address}")
+}
+
+/// Attempt windows are kept this many windows back, then pruned.
+const ATTEMPT_WINDOWS_KEPT: i64 = 4;
+
+/// A member whose password was checked and is right.
+struct CheckedPassword {
+    user: User,
+    stored: StoredPassword,
 }
 
 impl Services {
@@ -268,57 +257,99 @@ impl Services {
         new_password: Option<&NewPassword>,
         client_address: &str,
     ) -> Result<User, SignInFailure> {
+        let CheckedPassword { user, stored } = self.check_password(Some(tenant), username, password, client_address).await?;
+        if !user.account_enabled {
+            return Err(SignInFailure::AccountDisabled);
+        }
+        match new_password {
+            Some(new_password) => {
+                self.change_password_at_sign_in(tenant, &user, password, &stored, new_password).await?;
+                Ok(user)
+            }
+            None if stored.force_change_next_sign_in => Err(SignInFailure::PasswordChangeRequired),
+            None => Ok(user),
+        }
+    }
+
+    /// The one gate of every password check (sign-in page, device login, admin console, the
+    /// current password on "Update your password"): before any hashing, one slot of the client
+    /// address's limit and one of the account's are taken, each in the statement that checks the
+    /// limit, so N concurrent guesses count N. Then the hash runs on the bounded executor (whose
+    /// place was taken first: a busy hasher refuses without counting). A right
+    /// password gives its slots back; a wrong one keeps them, is audited, and the slot that
+    /// reaches the account's limit locks it for the rest of the window. `tenant: None` (an
+    /// unknown domain) and unknown accounts cost the address a slot and one hash all the same.
+    async fn check_password(
+        &self,
+        tenant: Option<&Tenant>,
+        username: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<CheckedPassword, SignInFailure> {
+        // A place at the hasher first: when it is full, refuse before counting or reading anything,
+        // so a flood neither costs database writes nor locks accounts with attempts never made.
+        let admission = self.hashing.admit().map_err(ServiceError::from)?;
         let now = Utc::now();
         let window = window_start(now);
-        let prune_before = window - 4 * rules::LOCKOUT_WINDOW_SECONDS;
-        if self.store.request_count(tenant.id, &address_scope(client_address), window).await? >= rules::ADDRESS_FAILURE_LIMIT {
+        let address = address_scope(client_address);
+        if self.store.reserve_attempt(&address, window, rules::ADDRESS_FAILURE_LIMIT).await?.is_none() {
             return Err(SignInFailure::AddressLocked);
         }
-        let user = self.store.user(tenant.id, &UserKey::UserPrincipalName(username.trim().to_string())).await?;
-        let user = user.filter(|u| u.user_type == UserType::Member);
-        if let Some(user) = &user {
-            if self.store.request_count(tenant.id, &account_scope(user.id), window).await? >= rules::ACCOUNT_FAILURE_LIMIT {
-                return Err(SignInFailure::AccountLocked);
-            }
-        }
-        let stored = match &user {
-            Some(user) => self.store.user_password(tenant.id, user.id).await?,
+        let mut reserved = vec![address];
+        let user = match tenant {
+            Some(tenant) => self.store.user(tenant.id, &UserKey::UserPrincipalName(username.trim().to_string())).await?,
             None => None,
         };
+        let user = user.filter(|u| u.user_type == UserType::Member);
+        let mut account_attempt = None;
+        if let Some(user) = &user {
+            let scope = account_scope(user.id);
+            // A guess at a locked account keeps the address's slot: it is a guess all the same.
+            account_attempt =
+                Some(self.store.reserve_attempt(&scope, window, rules::ACCOUNT_FAILURE_LIMIT).await?.ok_or(SignInFailure::AccountLocked)?);
+            reserved.push(scope);
+        }
+        let stored = match (tenant, &user) {
+            (Some(tenant), Some(user)) => self.store.user_password(tenant.id, user.id).await?,
+            _ => None,
+        };
         let verified = match &stored {
-            Some(stored) => password_matches(password.to_string(), stored.hash.clone()).await?,
-            None => {
-                // The same work for an unknown account, so timing tells nothing.
-                let _ = hash_password(password.to_string()).await?;
-                false
+            Some(stored) => admission.verify(password.to_string(), stored.hash.clone()).await,
+            // The same work for an unknown account, so timing tells nothing.
+            None => admission.hash(password.to_string()).await.map(|_| false),
+        };
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(error) => {
+                // Nothing was checked: the attempt did not happen.
+                self.release_attempts(&reserved, window).await?;
+                return Err(ServiceError::from(error).into());
             }
         };
-        if let (true, Some(user), Some(stored)) = (verified, &user, stored) {
-            if !user.account_enabled {
-                return Err(SignInFailure::AccountDisabled);
-            }
-            return match new_password {
-                Some(new_password) => {
-                    self.change_password_at_sign_in(tenant, user, password, &stored, new_password).await?;
-                    Ok(user.clone())
-                }
-                None if stored.force_change_next_sign_in => Err(SignInFailure::PasswordChangeRequired),
-                None => Ok(user.clone()),
-            };
+        if let (true, Some(user), Some(stored)) = (verified, &user, &stored) {
+            self.release_attempts(&reserved, window).await?;
+            return Ok(CheckedPassword { user: user.clone(), stored: stored.clone() });
         }
-        self.store.count_request(tenant.id, &address_scope(client_address), window, prune_before).await?;
-        let Some(user) = user else { return Err(SignInFailure::InvalidCredentials) };
-        let failures = self.store.count_request(tenant.id, &account_scope(user.id), window, prune_before).await?;
+        let (Some(tenant), Some(user), Some(attempt)) = (tenant, user, account_attempt) else {
+            return Err(SignInFailure::InvalidCredentials);
+        };
         let mut audit = vec![sign_in_audit(tenant, &user, rules::activity::SIGN_IN_FAILED, now)];
-        if failures == rules::ACCOUNT_FAILURE_LIMIT {
+        if attempt == rules::ACCOUNT_FAILURE_LIMIT {
             audit.push(sign_in_audit(tenant, &user, rules::activity::ACCOUNT_LOCKED, now));
         }
         self.store.record_audit(&audit).await?;
-        if failures >= rules::ACCOUNT_FAILURE_LIMIT {
+        if attempt >= rules::ACCOUNT_FAILURE_LIMIT {
             Err(SignInFailure::AccountLocked)
         } else {
             Err(SignInFailure::InvalidCredentials)
         }
+    }
+
+    async fn release_attempts(&self, scopes: &[String], window: i64) -> ServiceResult<()> {
+        for scope in scopes {
+            self.store.release_attempt(scope, window).await?;
+        }
+        Ok(())
     }
 
     /// Stores the new password a member chose at sign-in (current password already verified)
@@ -333,7 +364,7 @@ impl Services {
     ) -> Result<(), SignInFailure> {
         rules::check_new_password(current, &new_password.password, &new_password.confirmation)
             .map_err(SignInFailure::NewPasswordRefused)?;
-        let new_hash = hash_password(new_password.password.clone()).await?;
+        let new_hash = self.hash_password(new_password.password.clone()).await?;
         let now = Utc::now();
         let audit = self_service_audit(tenant, user, rules::activity::CHANGE_PASSWORD, "Update", now);
         if !self.store.change_user_password(tenant.id, user.id, &stored.hash, &new_hash, now, &[audit]).await? {
@@ -446,11 +477,16 @@ impl Services {
     }
 
     /// Deletes one batch of grants (codes, refresh tokens, device codes, whatever their state)
-    /// that expired more than [`SPENT_GRANT_RETENTION_HOURS`] before `now`; how many. A plain
+    /// that expired more than [`SPENT_GRANT_RETENTION_HOURS`] before `now`, and one batch of old
+    /// sign-in attempt windows; the larger of the two counts. A plain
     /// DELETE by expiry: replicas sharing the database may run it at the same time.
     pub async fn prune_spent_grants(&self, now: DateTime<Utc>) -> ServiceResult<u64> {
         let cutoff = now - Duration::hours(SPENT_GRANT_RETENTION_HOURS);
-        Ok(self.store.prune_oauth_grants(cutoff, GRANT_PRUNE_BATCH).await?)
+        let grants = self.store.prune_oauth_grants(cutoff, GRANT_PRUNE_BATCH).await?;
+        // Sign-in attempt windows go with them: addresses that never come back leave rows too.
+        let attempts_before = window_start(now) - ATTEMPT_WINDOWS_KEPT * rules::LOCKOUT_WINDOW_SECONDS;
+        let attempts = self.store.prune_attempts(attempts_before, GRANT_PRUNE_BATCH).await?;
+        Ok(grants.max(attempts))
     }
 
     /// Starts [`Services::prune_spent_grants`] in the background at most once a minute per
@@ -628,6 +664,11 @@ impl Services {
 }
 
 impl Services {
+    /// Hashes a member's password (Argon2id, on the bounded executor).
+    pub async fn hash_password(&self, password: String) -> ServiceResult<String> {
+        Ok(self.hashing.hash(password).await?)
+    }
+
     /// Whether `password` is the user's current one.
     pub(crate) async fn password_is(
         &self,
@@ -636,7 +677,7 @@ impl Services {
         password: &str,
     ) -> ServiceResult<bool> {
         match self.store.user_password(tenant, user_id).await? {
-            Some(stored) => password_matches(password.to_string(), stored.hash).await,
+            Some(stored) => Ok(self.hashing.verify(password.to_string(), stored.hash).await?),
             None => Ok(false),
         }
     }
@@ -657,8 +698,8 @@ impl Services {
             domain => self.store.tenant(domain).await?,
         };
         let Some(tenant) = tenant else {
-            // Unknown domain: the same work and answer as a wrong password.
-            let _ = hash_password(password.to_string()).await?;
+            // Unknown domain: the same limit, work and answer as a wrong password.
+            self.check_password(None, username, password, client_address).await?;
             return Err(SignInFailure::InvalidCredentials);
         };
         let user = self.sign_in(&tenant, username, password, new_password, client_address).await?;

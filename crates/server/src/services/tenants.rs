@@ -134,7 +134,7 @@ impl Services {
                 }
             }
             let password = generate_password();
-            let hash = super::signin::hash_password(password.clone()).await?;
+            let hash = self.hash_password(password.clone()).await?;
             self.store.set_user_password(tenant.id, user.id, &hash, false, Utc::now()).await?;
             return Ok(DemoAdmin { user_principal_name: upn, password });
         }

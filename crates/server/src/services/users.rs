@@ -119,7 +119,7 @@ impl Services {
         if !guestlist_domain::signin::password_meets_complexity(&password) {
             return Err(ServiceError::InvalidRequest(guestlist_domain::signin::PASSWORD_COMPLEXITY_MESSAGE.into()));
         }
-        let password_hash = super::signin::hash_password(password).await?;
+        let password_hash = self.hash_password(password).await?;
         let audit = core_directory_audit(caller, activity::ADD_USER, &user, vec![]);
         let user = map_write(self.store.write_user(&UserWrite::Create(user), &[audit]).await)?;
         self.store.set_user_password(user.tenant_id, user.id, &password_hash, force_change_password, Utc::now()).await?;

@@ -99,6 +99,7 @@ impl TestServer {
             // Tests count users and audit entries from an empty tenant; the console tests make
             // their own admins (server::the_demo_admin_* covers the default).
             no_demo_admin: true,
+            limits: Default::default(),
             mail: Default::default(),
         }
     }

@@ -25,5 +25,6 @@ mod roles;
 mod schema;
 mod server;
 mod signin;
+mod signin_limits;
 mod sponsors;
 mod users;

@@ -48,8 +48,17 @@ macro_rules! both_engines_with_mail {
 }
 
 async fn start_with_mail(database_url: Option<String>, mailbox: &Mailbox) -> TestServer {
+    start_with_mail_and(database_url, mailbox, |_| {}).await
+}
+
+async fn start_with_mail_and(
+    database_url: Option<String>,
+    mailbox: &Mailbox,
+    adjust: impl FnOnce(&mut guestlist::config::ServeConfig),
+) -> TestServer {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = TestServer::config(data_dir.path(), database_url.clone());
+    adjust(&mut config);
     config.mail.smtp_url = Some(mailbox.url.clone());
     config.mail.mail_poll_interval_ms = Some(100);
     config.mail.mail_retry_first_delay_ms = Some(100);
@@ -661,5 +670,112 @@ both_engines_with_mail! {
         assert_eq!(status, StatusCode::OK, "{groups}");
         assert_eq!(groups["value"][0]["id"], group_id, "memberships survive");
         assert_eq!(ticket_states(&server, &id).await, vec![TicketState::Redeemed, TicketState::Redeemed]);
+    }
+}
+
+// ---- bounded work before the code is hashed (issue 9 item 2) -------------------------------
+
+/// Rows in the one-time passcode table, reservations included, straight from the database.
+async fn passcode_rows(server: &TestServer) -> i64 {
+    use sqlx::{Connection, Row};
+    let sql = "SELECT COUNT(*) AS n FROM one_time_passcodes";
+    match &server.database_url {
+        Some(url) => {
+            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sql).fetch_one(&mut connection).await.unwrap().get::<i64, _>("n")
+        }
+        None => {
+            let path = guestlist::config::sqlite_path(server.data_dir.path());
+            let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+            sqlx::query(sql).fetch_one(&mut connection).await.unwrap().get::<i64, _>("n")
+        }
+    }
+}
+
+/// Holds the server's only hash worker until the returned sender is sent to.
+async fn hold_the_hasher(server: &TestServer) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let hashing = server.services().hashing.clone();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let held = tokio::spawn(async move {
+        hashing
+            .run(move || {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+            })
+            .await
+            .expect("the held job runs");
+    });
+    started_rx.await.expect("the hasher is held");
+    (release_tx, held)
+}
+
+const BUSY: &str = "Too many requests are in progress right now";
+
+async fn codes_are_limited_before_hashing_and_a_busy_hasher_stores_nothing(server: TestServer, mailbox: Mailbox) {
+    let (_, link) = invite_by_mail(&server, &mailbox, "limit@example.com").await;
+    let mut browser = Browser::new(&server);
+    let code_page = request_code(&mut browser, &link).await;
+    for _ in 2..=5 {
+        assert_eq!(browser.post("/redeem/send-code", &code_page.link_fields()).await.status, StatusCode::SEE_OTHER);
+    }
+    assert_eq!(passcode_rows(&server).await, 5);
+    // Over the hourly limit the answer needs no hashing: with the only worker held, the page
+    // still says the limit is reached (not "busy"), and no row is written.
+    let (release, held) = hold_the_hasher(&server).await;
+    let over = browser.post("/redeem/send-code", &code_page.link_fields()).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(over.says("Too many codes requested"), "{}", over.body);
+    assert_eq!(passcode_rows(&server).await, 5);
+
+    // Under the limit but with the hasher busy: a clear 429 page, the reserved slot given back.
+    let (_, second_link) = invite_by_mail(&server, &mailbox, "busy@example.com").await;
+    let mut second = Browser::new(&server);
+    let landing = second.get(&second_link).await;
+    let verify = second.get(&landing.href_to("/redeem/verify?")).await;
+    let busy = second.post("/redeem/send-code", &verify.link_fields()).await;
+    assert_eq!(busy.status, StatusCode::TOO_MANY_REQUESTS, "{}", busy.body);
+    assert!(busy.says(BUSY), "{}", busy.body);
+    assert_eq!(passcode_rows(&server).await, 5, "the reservation was given back");
+    // Checking a code while busy spends no try.
+    let fifth = mailbox.code("limit@example.com", 5).await;
+    let wrong = if fifth == "00000000" { "11111111" } else { "00000000" };
+    let busy_check = browser.post("/redeem/code", &with(&code_page.link_fields(), &[("code", wrong)])).await;
+    assert_eq!(busy_check.status, StatusCode::TOO_MANY_REQUESTS, "{}", busy_check.body);
+    assert!(busy_check.says(BUSY), "{}", busy_check.body);
+    release.send(()).unwrap();
+    held.await.unwrap();
+
+    let checked = browser.post("/redeem/code", &with(&code_page.link_fields(), &[("code", wrong)])).await;
+    assert!(checked.says("4 more tries"), "the busy check counted no try: {}", checked.body);
+    let sent = second.post("/redeem/send-code", &verify.link_fields()).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let code = mailbox.code("busy@example.com", 1).await;
+    let code_page = second.get(&sent.location()).await;
+    let verified = second.post("/redeem/code", &with(&code_page.link_fields(), &[("code", &code)])).await;
+    assert_eq!(verified.status, StatusCode::SEE_OTHER, "{}", verified.body);
+}
+
+mod codes_are_limited_before_hashing {
+    use super::*;
+
+    fn one_hash_at_a_time(config: &mut guestlist::config::ServeConfig) {
+        config.limits.hash_workers = Some(1);
+        config.limits.hash_queue = Some(0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let mailbox = Mailbox::start().await;
+        let server = start_with_mail_and(None, &mailbox, one_hash_at_a_time).await;
+        codes_are_limited_before_hashing_and_a_busy_hasher_stores_nothing(server, mailbox).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(base) = postgres_base_url() else { return };
+        let mailbox = Mailbox::start().await;
+        let server = start_with_mail_and(Some(fresh_postgres_database(&base).await), &mailbox, one_hash_at_a_time).await;
+        codes_are_limited_before_hashing_and_a_busy_hasher_stores_nothing(server, mailbox).await;
     }
 }

@@ -185,6 +185,8 @@ fn unreadable_form() -> Page {
 
 fn error_page(error: ServiceError) -> Response {
     let (status, paragraph) = match &error {
+        // Too many codes are being hashed at once: the guest's to retry, not a server fault.
+        ServiceError::Busy => (StatusCode::TOO_MANY_REQUESTS, "Too many requests are in progress right now. Wait a moment and try again."),
         ServiceError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "The service is busy right now. Please try again in a minute."),
         ServiceError::Internal(detail) => {
             tracing::error!(%detail, "redemption page failed");

@@ -12,10 +12,8 @@
 //! of the code or the approval; that form posts to the same route with the same hidden fields
 //! plus `new_password` and `confirm_password`, and the sign-in then goes on as usual.
 
-use std::net::SocketAddr;
-
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,9 +41,9 @@ fn secure(state: &AppState) -> bool {
     state.services.public_origin.starts_with("https://")
 }
 
-/// The peer address, for the per-address sign-in limit (behind a proxy this is the proxy).
+/// The client address the per-address sign-in limit counts (see `http::client_address`).
 pub(crate) fn client_address(parts: &Parts) -> String {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_string(), |ConnectInfo(addr)| addr.ip().to_string())
+    crate::http::client_address::of(parts)
 }
 
 /// The sign-in pages' header before a tenant is known (the guest pages say "Guest invitation").
@@ -103,6 +101,7 @@ pub(crate) fn failure_text(failure: &SignInFailure) -> &'static str {
             "Your account is temporarily locked to prevent unauthorized use. Try again in 15 minutes, or ask your administrator."
         }
         SignInFailure::AddressLocked => "Too many failed sign-ins from your network. Try again in 15 minutes.",
+        SignInFailure::Busy => "Too many sign-ins are in progress right now. Wait a moment and try again.",
         SignInFailure::AccountDisabled => "Your account has been disabled. Contact your administrator.",
         SignInFailure::PasswordChangeRequired => {
             "You need to update your password because this is the first time you are signing in, or because your password has expired."
@@ -114,7 +113,8 @@ pub(crate) fn failure_text(failure: &SignInFailure) -> &'static str {
 
 pub(crate) fn failure_status(failure: &SignInFailure) -> StatusCode {
     match failure {
-        SignInFailure::AccountLocked | SignInFailure::AddressLocked => StatusCode::TOO_MANY_REQUESTS,
+        // Over a limit is the caller's to wait out, never a server fault.
+        SignInFailure::AccountLocked | SignInFailure::AddressLocked | SignInFailure::Busy => StatusCode::TOO_MANY_REQUESTS,
         SignInFailure::AccountDisabled => StatusCode::FORBIDDEN,
         SignInFailure::Service(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,
