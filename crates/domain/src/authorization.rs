@@ -167,13 +167,19 @@ pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>
         _ => Refusal::DirectoryAccessDenied,
     };
     // `none`: nobody may invite, not even admins or apps (contract §1.5, §5.1; graph-docs PR #9556
-    // lets apps invite under `adminsAndGuestInviters`).
-    if action.is_invitation() && context.allow_invites_from == AllowInvitesFrom::None {
-        let lacks_permission = match principal {
-            Principal::App { permissions } => !action.permitted_for_app(permissions),
-            Principal::User { .. } => false,
-        };
-        return Err(if lacks_permission { Refusal::AppCannotInvite } else { refusal });
+    // lets apps invite under `adminsAndGuestInviters`). A reset sends an invitation too.
+    let sends_invitation = action.is_invitation() || action == Action::ResetRedemption;
+    if sends_invitation && context.allow_invites_from == AllowInvitesFrom::None {
+        return Err(match principal {
+            Principal::App { permissions } if !action.permitted_for_app(permissions) => {
+                if action.is_invitation() {
+                    Refusal::AppCannotInvite
+                } else {
+                    refusal
+                }
+            }
+            _ => Refusal::DirectoryAccessDenied,
+        });
     }
     match principal {
         Principal::App { permissions } => {
@@ -466,6 +472,20 @@ mod tests {
                 assert_eq!(role_reaches_target(caller, &[target]), allowed, "{caller:?} on {target:?}");
             }
             assert!(role_reaches_target(caller, &[]), "{caller:?} reaches users without roles");
+        }
+    }
+
+    #[test]
+    fn none_stops_resets_too() {
+        let context = Context { allow_invites_from: AllowInvitesFrom::None, ..Context::default() };
+        let admin = Principal::User { scope_granted: true, roles: &[GlobalAdministrator], is_guest: false };
+        assert_eq!(authorize(admin, Action::ResetRedemption, &context), Err(Refusal::DirectoryAccessDenied));
+        let app = |permissions: &[AppPermission]| authorize(Principal::App { permissions }, Action::ResetRedemption, &context);
+        assert_eq!(app(&[UserReadWriteAll]), Err(Refusal::DirectoryAccessDenied));
+        assert_eq!(app(&[UserInviteAll]), Err(Refusal::ResetForbidden));
+        for other in [AllowInvitesFrom::Everyone, AllowInvitesFrom::AdminsAndGuestInviters] {
+            let context = Context { allow_invites_from: other, ..Context::default() };
+            assert_eq!(authorize(admin, Action::ResetRedemption, &context), Ok(()), "{other:?}");
         }
     }
 

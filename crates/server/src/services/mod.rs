@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod directory_roles;
 mod error;
 pub mod groups;
+mod invitation_gate;
 pub mod invitations;
 pub mod mail;
 pub mod policies;
