@@ -303,3 +303,114 @@ both_engines! {
         }
     }
 }
+
+/// Every route that changes an existing user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserRoute {
+    Patch(&'static str),
+    Disable(&'static str),
+    AddSponsor,
+    ResetRedemption,
+    GraphDelete,
+    ConsoleDelete,
+}
+
+const USER_ROUTES: [UserRoute; 8] = [
+    UserRoute::Patch("v1.0"),
+    UserRoute::Patch("beta"),
+    UserRoute::Disable("v1.0"),
+    UserRoute::Disable("beta"),
+    UserRoute::AddSponsor,
+    UserRoute::ResetRedemption,
+    UserRoute::GraphDelete,
+    UserRoute::ConsoleDelete,
+];
+
+/// Sends `route` against `target` (whose mail is `address`); the status and Graph error code.
+async fn change_user(
+    server: &TestServer,
+    actor: &mut Actor,
+    route: UserRoute,
+    target: &str,
+    address: &str,
+    sponsor: &str,
+) -> (StatusCode, String) {
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let token = actor.token.clone();
+        async move {
+            let (status, body) = server.call_as(&token, method, &path, body).await;
+            (status, body["error"]["code"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    match route {
+        UserRoute::Patch(version) => {
+            call(Method::PATCH, format!("/{version}/users/{target}"), Some(json!({"displayName": "Renamed"}))).await
+        }
+        UserRoute::Disable(version) => {
+            call(Method::PATCH, format!("/{version}/users/{target}"), Some(json!({"accountEnabled": false}))).await
+        }
+        UserRoute::AddSponsor => {
+            let reference = format!("https://graph.microsoft.com/v1.0/users/{sponsor}");
+            call(Method::POST, format!("/v1.0/users/{target}/sponsors/$ref"), Some(json!({"@odata.id": reference}))).await
+        }
+        UserRoute::ResetRedemption => {
+            let body = json!({"invitedUserEmailAddress": address, "inviteRedirectUrl": REDIRECT, "invitedUser": {"id": target}, "resetRedemption": true});
+            call(Method::POST, "/v1.0/invitations".into(), Some(body)).await
+        }
+        UserRoute::GraphDelete => call(Method::DELETE, format!("/v1.0/users/{target}"), None).await,
+        UserRoute::ConsoleDelete => {
+            let browser = &mut actor.browser;
+            browser.get(&format!("/console/guests/{target}/delete")).await;
+            let page = browser.submit(&format!("/console/guests/{target}/delete"), &[]).await;
+            let code = if page.status.is_redirection() {
+                String::new()
+            } else {
+                page.alert().split_whitespace().next().unwrap_or("no alert").to_string()
+            };
+            (page.status, code)
+        }
+    }
+}
+
+both_engines! {
+    async fn user_changes_on_a_global_administrator_need_a_global_administrator(server: TestServer) {
+        let sponsor = member(&server, "sam", None).await;
+        let target = member(&server, "gabe", Some(GLOBAL_ADMINISTRATOR)).await;
+        let address = "gabe@contoso.onmicrosoft.com";
+        let mut callers = vec![
+            ("User Administrator", actor(&server, "uma", USER_ADMINISTRATOR).await),
+            ("Helpdesk Administrator", actor(&server, "hal", HELPDESK_ADMINISTRATOR).await),
+            ("app with User.ReadWrite.All", Actor { token: server.token_with(&[AppPermission::UserReadWriteAll]).await, browser: Browser::new(&server) }),
+        ];
+        let before = snapshot(&server).await;
+        for (name, caller) in callers.iter_mut() {
+            for route in USER_ROUTES {
+                // The console is for people; an app has no session there.
+                if route == UserRoute::ConsoleDelete && name.starts_with("app") {
+                    continue;
+                }
+                let (status, code) = change_user(&server, caller, route, &target, address, &sponsor).await;
+                assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "Authorization_RequestDenied"), "{name} {route:?}");
+            }
+        }
+        assert_eq!(snapshot(&server).await, before, "refused changes changed nothing");
+
+        // The same User Administrator may change a User Administrator (Entra's table), and a
+        // Global Administrator may change the Global Administrator, route by route.
+        let peer = member(&server, "ursula", Some(USER_ADMINISTRATOR)).await;
+        let (status, code) = change_user(&server, &mut callers[0].1, UserRoute::Patch("v1.0"), &peer, "ursula@contoso.onmicrosoft.com", &sponsor).await;
+        assert_eq!((status, code.as_str()), (StatusCode::NO_CONTENT, ""));
+        let mut root = actor(&server, "root", GLOBAL_ADMINISTRATOR).await;
+        let second = member(&server, "gwen", Some(GLOBAL_ADMINISTRATOR)).await;
+        for route in USER_ROUTES {
+            // One delete each: the console's on the second Global Administrator.
+            let target = if route == UserRoute::ConsoleDelete { &second } else { &target };
+            let (status, code) = change_user(&server, &mut root, route, target, address, &sponsor).await;
+            assert!(status.is_success() || status.is_redirection(), "{route:?}: {status} {code}");
+        }
+        for gone in [&target, &second] {
+            let (status, _) = server.get(&format!("/v1.0/users/{gone}")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "deleted");
+        }
+    }
+}
