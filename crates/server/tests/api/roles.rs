@@ -294,13 +294,19 @@ both_engines! {
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
 
-        // Writes to users: Directory Writers yes, a plain member no; reads for everyone.
-        let path = format!("/v1.0/users/{guest}");
+        // Writes to users: Directory Writers yes, a plain member no; reads for everyone. Not on
+        // a user holding an admin role (Entra's "Who can perform sensitive actions").
+        let plain_guest = server.invite("e@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+        let path = format!("/v1.0/users/{plain_guest}");
         let (status, body) = server.call_as(&plain, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
         let (status, body) = server.call_as(&writer, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let path = format!("/v1.0/users/{guest}");
+        let (status, body) = server.call_as(&writer, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
         let (status, body) = server.call_as(&plain, Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
