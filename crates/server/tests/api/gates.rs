@@ -377,7 +377,7 @@ both_engines! {
         let sponsor = member(&server, "sam", None).await;
         let target = member(&server, "gabe", Some(GLOBAL_ADMINISTRATOR)).await;
         let address = "gabe@contoso.onmicrosoft.com";
-        let mut callers = vec![
+        let mut callers = [
             ("User Administrator", actor(&server, "uma", USER_ADMINISTRATOR).await),
             ("Helpdesk Administrator", actor(&server, "hal", HELPDESK_ADMINISTRATOR).await),
             ("app with User.ReadWrite.All", Actor { token: server.token_with(&[AppPermission::UserReadWriteAll]).await, browser: Browser::new(&server) }),
