@@ -25,7 +25,7 @@ use super::{Caller, ServiceError, ServiceResult, Services};
 pub(crate) struct InvitationIntent<'a> {
     /// Where the invitation goes.
     pub address: &'a EmailAddress,
-    /// `invitedUserType` of a new invitation; an existing user's own type otherwise.
+    /// `invitedUserType` as asked (a resend asks for the user's own type).
     pub user_type: UserType,
     pub reset: bool,
     /// The user the invitation is about when one exists: `invitedUser.id`, a resend's user, or
@@ -34,14 +34,15 @@ pub(crate) struct InvitationIntent<'a> {
 }
 
 impl InvitationIntent<'_> {
-    /// Which row of the matrix decides. Bringing an internal user into B2B collaboration by id
-    /// (contract §3.6) turns a member into an invited one: guestlist treats it as the
-    /// admin-only Member invitation.
+    /// Which row of the matrix decides. A re-invite keeps a Member a Member, so it is a Member
+    /// invitation whatever the body asks; bringing an internal user into B2B collaboration by id
+    /// (contract §3.6) turns a member into an invited one: guestlist treats both as the
+    /// admin-only Member invitation. A reset keeps the user's type, so only its own row counts.
     pub fn action(&self) -> Action {
-        let converts_internal_user = self.target.is_some_and(|user| !user.is_invited_external());
+        let target_is_member = self.target.is_some_and(|user| user.user_type == UserType::Member || !user.is_invited_external());
         if self.reset {
             Action::ResetRedemption
-        } else if self.user_type == UserType::Member || converts_internal_user {
+        } else if self.user_type == UserType::Member || target_is_member {
             Action::InviteMember
         } else {
             Action::InviteGuest
@@ -81,5 +82,44 @@ impl Services {
     pub(crate) async fn gate_target(&self, caller: &Caller, action: Action, user: &User) -> ServiceResult<()> {
         let target_roles = self.roles_of(caller, user).await?;
         check(caller, action, &Context { target_roles: &target_roles, ..Context::default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use guestlist_domain::ids::ObjectId;
+    use guestlist_domain::user::CREATION_TYPE_INVITATION;
+    use guestlist_domain::Upn;
+
+    use super::*;
+
+    fn user(user_type: UserType, invited: bool) -> User {
+        let upn = Upn::parse("someone@contoso.onmicrosoft.com").expect("a valid UPN");
+        let mut user = User::new(ObjectId::new_random(), upn, "Someone".into(), user_type, Utc::now());
+        user.creation_type = invited.then(|| CREATION_TYPE_INVITATION.to_string());
+        user
+    }
+
+    #[test]
+    fn the_row_that_decides() {
+        let address = EmailAddress::parse("someone@example.com").expect("a valid address");
+        let (guest, invited_member, internal) = (user(UserType::Guest, true), user(UserType::Member, true), user(UserType::Member, false));
+        // (user type asked for, reset, target, row)
+        let cases: [(UserType, bool, Option<&User>, Action); 8] = [
+            (UserType::Guest, false, None, Action::InviteGuest),
+            (UserType::Member, false, None, Action::InviteMember),
+            (UserType::Guest, false, Some(&guest), Action::InviteGuest),
+            (UserType::Member, false, Some(&guest), Action::InviteMember),
+            (UserType::Guest, false, Some(&invited_member), Action::InviteMember),
+            // Inviting an internal user by id converts it: the admin-only row.
+            (UserType::Guest, false, Some(&internal), Action::InviteMember),
+            (UserType::Guest, true, Some(&guest), Action::ResetRedemption),
+            (UserType::Guest, true, Some(&internal), Action::ResetRedemption),
+        ];
+        for (user_type, reset, target, expected) in cases {
+            let intent = InvitationIntent { address: &address, user_type, reset, target };
+            assert_eq!(intent.action(), expected, "{user_type:?} reset {reset} target {:?}", target.map(|t| t.user_type));
+        }
     }
 }

@@ -7,7 +7,7 @@ use guestlist_domain::ids::ObjectId;
 use guestlist_domain::invitation::{check_reinvite, new_guest, reset_redemption, InvitationRequest, MAX_SPONSORS};
 use guestlist_domain::permissions::Action;
 use guestlist_domain::ticket::{InvitationRecord, RedeemTicket, TicketState};
-use guestlist_domain::user::{ExternalUserState, UserType, CREATION_TYPE_INVITATION};
+use guestlist_domain::user::{ExternalUserState, CREATION_TYPE_INVITATION};
 use guestlist_domain::{DomainError, User};
 use guestlist_store::{Conflict, InvitationWrite, StoreError, UserKey, UserWrite};
 use rand::Rng;
@@ -69,13 +69,7 @@ impl Services {
         };
         let intent = InvitationIntent {
             address: &request.email,
-            // A reset keeps the user's userType, so invitedUserType asks for nothing there; a
-            // re-invite keeps a Member one, so it is a Member invitation whatever the body says.
-            user_type: match &target {
-                _ if request.reset_redemption => UserType::Guest,
-                Some(user) if user.user_type == UserType::Member => UserType::Member,
-                _ => request.user_type,
-            },
+            user_type: request.user_type,
             reset: request.reset_redemption,
             target: target.as_ref(),
         };
