@@ -3,9 +3,9 @@
 //!
 //! App callers need an application permission of the action. Delegated callers need a scope of
 //! the action AND a directory role the action's row names (or, where the row says so, just being a
-//! member). Both are further limited by the tenant's `allowInvitesFrom` and by the roles the target
-//! of a reset holds.
-
+//! member). Both are further limited by the tenant's `allowInvitesFrom` and, for actions on an
+//! existing user, by the roles that user holds ([`TARGETS_BY_ROLE`]).
+//!
 use crate::permissions::{Action, AppPermission};
 use crate::policy::{AllowInvitesFrom, GuestUserRole};
 use crate::roles::DirectoryRoleTemplate;
@@ -26,7 +26,8 @@ pub enum Principal<'a> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
     pub allow_invites_from: AllowInvitesFrom,
-    /// The directory roles the target user holds (reset redemption).
+    /// The directory roles the target user holds, for actions on an existing user
+    /// ([`Action::acts_on_user`]): empty for a user without roles and for a new guest.
     pub target_roles: &'a [DirectoryRoleTemplate],
     /// What guests may read: `authorizationPolicy.guestUserRoleId` (contract §5.3).
     pub guest_user_role: GuestUserRole,
@@ -64,7 +65,8 @@ pub fn guest_may_read(level: GuestUserRole, reach: Reach) -> bool {
 pub enum Refusal {
     /// An app without an invitation permission: 401 `Unauthorized` ... `MSGraphInviteAPI`.
     AppCannotInvite,
-    /// 403 `Forbidden` "Generic authorization exception.".
+    /// 403 `Forbidden` "Generic authorization exception.": a reset by a caller lacking the
+    /// permission or role to reset at all.
     ResetForbidden,
     /// 403 `Authorization_RequestDenied` "Insufficient privileges to complete the operation.".
     DirectoryAccessDenied,
@@ -86,8 +88,38 @@ pub struct MatrixRow {
     pub action: Action,
     pub members: Members,
     pub roles: &'static [DirectoryRoleTemplate],
-    /// Roles that may act only on targets holding no privileged role (Helpdesk Administrator).
-    pub unprivileged_targets_only: &'static [DirectoryRoleTemplate],
+}
+
+/// The matrix's target dimension: for each caller role, the roles a user may hold and still be
+/// updated, disabled, deleted, given a password, reset or re-invited by that caller. A user
+/// holding no role is open to every role the action's row names.
+///
+/// Entra's tables "Who can reset passwords" and "Who can update sensitive attributes" (Graph's
+/// users resource docs, `resources/users.md`, and Entra's "Who can perform sensitive actions"),
+/// restricted to the five roles guestlist knows:
+/// - Global Administrator: anyone.
+/// - User Administrator: Guest Inviter, Helpdesk Administrator, User Administrator (not Global
+///   Administrator, not Directory Writers: neither is among the rows it may reset).
+/// - Helpdesk Administrator: Guest Inviter, Helpdesk Administrator.
+/// - Guest Inviter and Directory Writers are no column of either table: only users without roles.
+///
+/// Apps: `user-delete` and `directory-deleteditems-delete` say `User.ReadWrite.All` "isn't enough
+/// privilege" for users with privileged administrator roles, the app needs a higher role; guestlist
+/// assigns roles to users only, so an app acts on no role holder, whatever its permission
+/// (`Directory.ReadWrite.All` included: it grants no role either). Delegated callers need no
+/// `Directory.AccessAsUser.All` on top: their role decides.
+pub const TARGETS_BY_ROLE: &[(DirectoryRoleTemplate, &[DirectoryRoleTemplate])] = &[
+    (GlobalAdministrator, ALL_ROLES),
+    (UserAdministrator, &[GuestInviter, HelpdeskAdministrator, UserAdministrator]),
+    (HelpdeskAdministrator, &[GuestInviter, HelpdeskAdministrator]),
+    (GuestInviter, &[]),
+    (DirectoryWriters, &[]),
+];
+
+/// Whether a caller holding `role` may act on a user holding `target_roles` ([`TARGETS_BY_ROLE`]).
+pub fn role_reaches_target(role: DirectoryRoleTemplate, target_roles: &[DirectoryRoleTemplate]) -> bool {
+    let reachable = TARGETS_BY_ROLE.iter().find(|(caller, _)| *caller == role).map_or(&[][..], |(_, targets)| *targets);
+    target_roles.iter().all(|target| reachable.contains(target))
 }
 
 const ALL_ROLES: &[DirectoryRoleTemplate] = &DirectoryRoleTemplate::ALL;
@@ -100,12 +132,9 @@ pub const MATRIX: &[MatrixRow] = &[
     // (contract §1.7); guestlist reads that as the roles that administer users: User Administrator
     // and Global Administrator. Guest Inviter, Directory Writers and members by policy may not.
     row(Action::InviteMember, Members::Never, &[UserAdministrator, GlobalAdministrator]),
-    MatrixRow {
-        action: Action::ResetRedemption,
-        members: Members::Never,
-        roles: &[HelpdeskAdministrator, UserAdministrator, GlobalAdministrator],
-        unprivileged_targets_only: &[HelpdeskAdministrator],
-    },
+    row(Action::ResetRedemption, Members::Never, &[HelpdeskAdministrator, UserAdministrator, GlobalAdministrator]),
+    // "Who can reset passwords" (Graph's users resource docs): Helpdesk, User and Global Administrators.
+    row(Action::ResetPassword, Members::Never, &[HelpdeskAdministrator, UserAdministrator, GlobalAdministrator]),
     row(Action::ReadUsers, Members::Always, ALL_ROLES),
     row(Action::WriteUsers, Members::Never, &[DirectoryWriters, UserAdministrator, GlobalAdministrator]),
     row(Action::CreateUser, Members::Never, &[DirectoryWriters, UserAdministrator, GlobalAdministrator]),
@@ -124,7 +153,7 @@ pub const MATRIX: &[MatrixRow] = &[
 ];
 
 const fn row(action: Action, members: Members, roles: &'static [DirectoryRoleTemplate]) -> MatrixRow {
-    MatrixRow { action, members, roles, unprivileged_targets_only: &[] }
+    MatrixRow { action, members, roles }
 }
 
 pub fn matrix_row(action: Action) -> &'static MatrixRow {
@@ -138,22 +167,28 @@ pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>
         _ => Refusal::DirectoryAccessDenied,
     };
     // `none`: nobody may invite, not even admins or apps (contract §1.5, §5.1; graph-docs PR #9556
-    // lets apps invite under `adminsAndGuestInviters`).
-    if action.is_invitation() && context.allow_invites_from == AllowInvitesFrom::None {
-        let lacks_permission = match principal {
-            Principal::App { permissions } => !action.permitted_for_app(permissions),
-            Principal::User { .. } => false,
-        };
-        return Err(if lacks_permission { Refusal::AppCannotInvite } else { refusal });
+    // lets apps invite under `adminsAndGuestInviters`). A reset sends an invitation too.
+    let sends_invitation = action.is_invitation() || action == Action::ResetRedemption;
+    if sends_invitation && context.allow_invites_from == AllowInvitesFrom::None {
+        return Err(match principal {
+            Principal::App { permissions } if !action.permitted_for_app(permissions) => {
+                if action.is_invitation() {
+                    Refusal::AppCannotInvite
+                } else {
+                    refusal
+                }
+            }
+            _ => Refusal::DirectoryAccessDenied,
+        });
     }
     match principal {
         Principal::App { permissions } => {
             if !action.permitted_for_app(permissions) {
                 return Err(if action.is_invitation() { Refusal::AppCannotInvite } else { refusal });
             }
-            // An app can't reset a user who holds any directory role (DECISIONS 6).
-            if action == Action::ResetRedemption && !context.target_roles.is_empty() {
-                return Err(refusal);
+            // An app acts on no role holder ([`TARGETS_BY_ROLE`]; DECISIONS 6 for resets).
+            if action.acts_on_user() && !context.target_roles.is_empty() {
+                return Err(Refusal::DirectoryAccessDenied);
             }
             Ok(())
         }
@@ -162,9 +197,8 @@ pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>
                 return Err(refusal);
             }
             let row = matrix_row(action);
-            let target_privileged = context.target_roles.iter().any(DirectoryRoleTemplate::is_privileged);
-            let by_role =
-                roles.iter().any(|role| row.roles.contains(role) && !(target_privileged && row.unprivileged_targets_only.contains(role)));
+            let on_target = |role: &DirectoryRoleTemplate| !action.acts_on_user() || role_reaches_target(*role, context.target_roles);
+            let by_role = roles.iter().any(|role| row.roles.contains(role) && on_target(role));
             let as_member = match row.members {
                 Members::Never => false,
                 Members::Always => !is_guest || guest_may_read(context.guest_user_role, context.reach),
@@ -174,8 +208,13 @@ pub fn authorize(principal: Principal<'_>, action: Action, context: &Context<'_>
                     AllowInvitesFrom::AdminsAndGuestInviters | AllowInvitesFrom::None => false,
                 },
             };
-            if by_role || as_member {
+            // Members without a role reach only users without one.
+            let member_reaches_target = !action.acts_on_user() || context.target_roles.is_empty();
+            if by_role || (as_member && member_reaches_target) {
                 Ok(())
+            } else if as_member || roles.iter().any(|role| row.roles.contains(role)) {
+                // The caller may do this, only not to this user: Graph's 403 for protected targets.
+                Err(Refusal::DirectoryAccessDenied)
             } else {
                 Err(refusal)
             }
@@ -188,10 +227,11 @@ mod tests {
     use super::*;
     use crate::permissions::AppPermission::*;
 
-    const ACTIONS: [Action; 16] = [
+    const ACTIONS: [Action; 17] = [
         Action::InviteGuest,
         Action::InviteMember,
         Action::ResetRedemption,
+        Action::ResetPassword,
         Action::ReadUsers,
         Action::WriteUsers,
         Action::CreateUser,
@@ -214,6 +254,7 @@ mod tests {
         (Action::InviteGuest, "Y Y Y Y Y Y Y"),
         (Action::InviteMember, "N N Y Y N N N"),
         (Action::ResetRedemption, "N N Y Y Y N N"),
+        (Action::ResetPassword, "N N Y Y Y N N"),
         (Action::ReadUsers, "Y N Y Y Y Y Y"),
         (Action::WriteUsers, "N N Y Y N N Y"),
         (Action::CreateUser, "N N Y Y N N Y"),
@@ -337,26 +378,114 @@ mod tests {
         }
     }
 
+    /// The target dimension cell by cell: one line per action on an existing user and the roles
+    /// that user holds, under `allowInvitesFrom: everyone`. Columns as in DELEGATED.
+    const BY_TARGET: &[(Action, &[DirectoryRoleTemplate], &str)] = &[
+        (Action::WriteUsers, &[], "N N Y Y N N Y"),
+        (Action::WriteUsers, &[GuestInviter], "N N Y Y N N N"),
+        (Action::WriteUsers, &[HelpdeskAdministrator], "N N Y Y N N N"),
+        (Action::WriteUsers, &[UserAdministrator], "N N Y Y N N N"),
+        (Action::WriteUsers, &[DirectoryWriters], "N N Y N N N N"),
+        (Action::WriteUsers, &[GlobalAdministrator], "N N Y N N N N"),
+        (Action::DeleteUser, &[], "N N Y Y N N N"),
+        (Action::DeleteUser, &[GuestInviter], "N N Y Y N N N"),
+        (Action::DeleteUser, &[HelpdeskAdministrator], "N N Y Y N N N"),
+        (Action::DeleteUser, &[UserAdministrator], "N N Y Y N N N"),
+        (Action::DeleteUser, &[DirectoryWriters], "N N Y N N N N"),
+        (Action::DeleteUser, &[GlobalAdministrator], "N N Y N N N N"),
+        (Action::ResetPassword, &[], "N N Y Y Y N N"),
+        (Action::ResetPassword, &[GuestInviter], "N N Y Y Y N N"),
+        (Action::ResetPassword, &[HelpdeskAdministrator], "N N Y Y Y N N"),
+        (Action::ResetPassword, &[UserAdministrator], "N N Y Y N N N"),
+        (Action::ResetPassword, &[DirectoryWriters], "N N Y N N N N"),
+        (Action::ResetPassword, &[GlobalAdministrator], "N N Y N N N N"),
+        (Action::ResetRedemption, &[], "N N Y Y Y N N"),
+        (Action::ResetRedemption, &[GuestInviter], "N N Y Y Y N N"),
+        (Action::ResetRedemption, &[HelpdeskAdministrator], "N N Y Y Y N N"),
+        (Action::ResetRedemption, &[UserAdministrator], "N N Y Y N N N"),
+        (Action::ResetRedemption, &[DirectoryWriters], "N N Y N N N N"),
+        (Action::ResetRedemption, &[GlobalAdministrator], "N N Y N N N N"),
+        (Action::ResetRedemption, &[GuestInviter, UserAdministrator], "N N Y Y N N N"),
+        (Action::ResetRedemption, &[GuestInviter, GlobalAdministrator], "N N Y N N N N"),
+        (Action::InviteGuest, &[], "Y Y Y Y Y Y Y"),
+        // Helpdesk Administrators invite as members (their role is no row of invitations).
+        (Action::InviteGuest, &[GuestInviter], "N N Y Y N N N"),
+        (Action::InviteGuest, &[HelpdeskAdministrator], "N N Y Y N N N"),
+        (Action::InviteGuest, &[UserAdministrator], "N N Y Y N N N"),
+        (Action::InviteGuest, &[DirectoryWriters], "N N Y N N N N"),
+        (Action::InviteGuest, &[GlobalAdministrator], "N N Y N N N N"),
+        (Action::InviteMember, &[], "N N Y Y N N N"),
+        (Action::InviteMember, &[GuestInviter], "N N Y Y N N N"),
+        (Action::InviteMember, &[HelpdeskAdministrator], "N N Y Y N N N"),
+        (Action::InviteMember, &[UserAdministrator], "N N Y Y N N N"),
+        (Action::InviteMember, &[DirectoryWriters], "N N Y N N N N"),
+        (Action::InviteMember, &[GlobalAdministrator], "N N Y N N N N"),
+    ];
+
     #[test]
-    fn delegated_reset_by_target_roles() {
-        // Columns as in DELEGATED; one line per role the target holds.
-        let lines: [(&[DirectoryRoleTemplate], &str); 6] = [
-            (&[GlobalAdministrator], "N N Y Y N N N"),
-            (&[UserAdministrator], "N N Y Y N N N"),
-            (&[DirectoryWriters], "N N Y Y N N N"),
-            (&[HelpdeskAdministrator], "N N Y Y Y N N"),
-            (&[GuestInviter], "N N Y Y Y N N"),
-            (&[GuestInviter, UserAdministrator], "N N Y Y N N N"),
-        ];
-        for (target_roles, line) in lines {
-            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles, ..Context::default() };
+    fn delegated_cells_by_target_roles() {
+        for (action, target_roles, line) in BY_TARGET {
+            assert!(action.acts_on_user(), "{action:?}");
+            let context = Context { target_roles, ..Context::default() };
+            let untargeted = Context::default();
             for ((roles, is_guest), allowed) in columns().into_iter().zip(expected(line)) {
-                let decision = authorize(Principal::User { scope_granted: true, roles, is_guest }, Action::ResetRedemption, &context);
-                assert_eq!(decision.is_ok(), allowed, "target {target_roles:?} caller {roles:?}");
-                if !allowed {
-                    assert_eq!(decision, Err(Refusal::ResetForbidden));
+                let principal = Principal::User { scope_granted: true, roles, is_guest };
+                let decision = authorize(principal, *action, &context);
+                assert_eq!(decision.is_ok(), allowed, "{action:?} target {target_roles:?} caller {roles:?} guest {is_guest}");
+                // Refused for the target alone: Graph's 403 Authorization_RequestDenied, whatever the action's own refusal.
+                match authorize(principal, *action, &untargeted) {
+                    Ok(()) if !allowed => {
+                        assert_eq!(decision, Err(Refusal::DirectoryAccessDenied), "{action:?} {target_roles:?} {roles:?}")
+                    }
+                    Err(own) => assert_eq!(decision, Err(own), "{action:?} {target_roles:?} {roles:?}"),
+                    Ok(()) => {}
                 }
             }
+        }
+        // Every action on a user, against every single role a target may hold.
+        for action in ACTIONS.into_iter().filter(Action::acts_on_user) {
+            for target in std::iter::once(None).chain(DirectoryRoleTemplate::ALL.map(Some)) {
+                let target: Vec<DirectoryRoleTemplate> = target.into_iter().collect();
+                assert_eq!(
+                    BY_TARGET.iter().filter(|(a, t, _)| *a == action && *t == target.as_slice()).count(),
+                    1,
+                    "{action:?} {target:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn targets_by_role_is_entras_table() {
+        // (caller role, target role it may act on): the cells of TARGETS_BY_ROLE one by one.
+        let lines: [(DirectoryRoleTemplate, &str); 5] = [
+            // Columns: Global Administrator, User Administrator, Helpdesk Administrator, Guest Inviter, Directory Writers.
+            (GlobalAdministrator, "Y Y Y Y Y"),
+            (UserAdministrator, "N Y Y Y N"),
+            (HelpdeskAdministrator, "N N Y Y N"),
+            (GuestInviter, "N N N N N"),
+            (DirectoryWriters, "N N N N N"),
+        ];
+        let targets = [GlobalAdministrator, UserAdministrator, HelpdeskAdministrator, GuestInviter, DirectoryWriters];
+        for (caller, line) in lines {
+            for (target, allowed) in targets.into_iter().zip(expected(line)) {
+                assert_eq!(role_reaches_target(caller, &[target]), allowed, "{caller:?} on {target:?}");
+            }
+            assert!(role_reaches_target(caller, &[]), "{caller:?} reaches users without roles");
+        }
+    }
+
+    #[test]
+    fn none_stops_resets_too() {
+        let context = Context { allow_invites_from: AllowInvitesFrom::None, ..Context::default() };
+        let admin = Principal::User { scope_granted: true, roles: &[GlobalAdministrator], is_guest: false };
+        assert_eq!(authorize(admin, Action::ResetRedemption, &context), Err(Refusal::DirectoryAccessDenied));
+        let app = |permissions: &[AppPermission]| authorize(Principal::App { permissions }, Action::ResetRedemption, &context);
+        assert_eq!(app(&[UserReadWriteAll]), Err(Refusal::DirectoryAccessDenied));
+        assert_eq!(app(&[UserInviteAll]), Err(Refusal::ResetForbidden));
+        for other in [AllowInvitesFrom::Everyone, AllowInvitesFrom::AdminsAndGuestInviters] {
+            let context = Context { allow_invites_from: other, ..Context::default() };
+            assert_eq!(authorize(admin, Action::ResetRedemption, &context), Ok(()), "{other:?}");
         }
     }
 
@@ -386,6 +515,7 @@ mod tests {
             (Action::InviteGuest, UserInviteAll, Refusal::AppCannotInvite),
             (Action::InviteMember, UserInviteAll, Refusal::AppCannotInvite),
             (Action::ResetRedemption, UserReadWriteAll, Refusal::ResetForbidden),
+            (Action::ResetPassword, UserReadWriteAll, Refusal::DirectoryAccessDenied),
             (Action::ReadUsers, UserReadAll, Refusal::DirectoryAccessDenied),
             (Action::WriteUsers, UserReadWriteAll, Refusal::DirectoryAccessDenied),
             (Action::CreateUser, UserReadWriteAll, Refusal::DirectoryAccessDenied),
@@ -410,16 +540,35 @@ mod tests {
     }
 
     #[test]
+    fn apps_act_on_no_role_holder() {
+        for action in ACTIONS.into_iter().filter(Action::acts_on_user) {
+            for permission in [UserReadWriteAll, DirectoryReadWriteAll] {
+                let permissions = &[permission];
+                if !action.permitted_for_app(permissions) {
+                    continue;
+                }
+                assert_eq!(authorize(Principal::App { permissions }, action, &Context::default()), Ok(()), "{action:?}");
+                for role in DirectoryRoleTemplate::ALL {
+                    let context = Context { target_roles: &[role], ..Context::default() };
+                    assert_eq!(
+                        authorize(Principal::App { permissions }, action, &context),
+                        Err(Refusal::DirectoryAccessDenied),
+                        "{action:?} {permission:?} on {role:?}"
+                    );
+                }
+            }
+        }
+        // The permission check comes first: an app without it gets the action's own refusal.
+        let context = Context { target_roles: &[GlobalAdministrator], ..Context::default() };
+        assert_eq!(
+            authorize(Principal::App { permissions: &[UserInviteAll] }, Action::ResetRedemption, &context),
+            Err(Refusal::ResetForbidden)
+        );
+    }
+
+    #[test]
     fn app_reset_of_any_role_holder_and_app_invites_by_policy() {
         let permissions = &[UserReadWriteAll];
-        for role in DirectoryRoleTemplate::ALL {
-            let context = Context { allow_invites_from: AllowInvitesFrom::Everyone, target_roles: &[role], ..Context::default() };
-            assert_eq!(
-                authorize(Principal::App { permissions }, Action::ResetRedemption, &context),
-                Err(Refusal::ResetForbidden),
-                "{role:?}"
-            );
-        }
         assert_eq!(authorize(Principal::App { permissions }, Action::ResetRedemption, &Context::default()), Ok(()));
         let invite = |allow_invites_from, permissions: &[AppPermission]| {
             authorize(Principal::App { permissions }, Action::InviteGuest, &Context { allow_invites_from, ..Context::default() })

@@ -69,6 +69,9 @@ pub enum Action {
     /// An invitation with `invitedUserType: Member`: admins only (contract §1.7).
     InviteMember,
     ResetRedemption,
+    /// Setting another user's password (`passwordProfile`). No route sets one yet; the row and
+    /// its target rule are Entra's, ready for the route that will.
+    ResetPassword,
     ReadUsers,
     WriteUsers,
     CreateUser,
@@ -96,6 +99,9 @@ impl Action {
             // An app that may invite may invite Members: Graph's admin-only rule is about users.
             Action::InviteGuest | Action::InviteMember => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
             Action::ResetRedemption => &[UserReadWriteAll, DirectoryReadWriteAll],
+            // Graph's permission reference: Directory.ReadWrite.All "does not allow ... reset
+            // user passwords"; User.ReadWrite.All does (User-PasswordProfile.ReadWrite.All is not modelled).
+            Action::ResetPassword => &[UserReadWriteAll],
             Action::ReadUsers => &[UserReadAll, UserReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteUsers | Action::CreateUser | Action::DeleteUser => &[UserReadWriteAll, DirectoryReadWriteAll],
             Action::ReadGroups => &[GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
@@ -119,6 +125,21 @@ impl Action {
     /// permission gets Graph's invitation-specific 401.
     pub fn is_invitation(&self) -> bool {
         matches!(self, Action::InviteGuest | Action::InviteMember)
+    }
+
+    /// Actions on one existing user, limited by the roles that user holds (Entra's "Who can
+    /// perform sensitive actions", `authorization::TARGETS_BY_ROLE`). An invitation is one when it
+    /// names an existing user (`invitedUser.id`, a resend, an address a user already owns).
+    pub fn acts_on_user(&self) -> bool {
+        matches!(
+            self,
+            Action::InviteGuest
+                | Action::InviteMember
+                | Action::ResetRedemption
+                | Action::ResetPassword
+                | Action::WriteUsers
+                | Action::DeleteUser
+        )
     }
 
     pub fn permitted_for_app(&self, granted: &[AppPermission]) -> bool {

@@ -87,15 +87,6 @@ impl DirectoryRoleTemplate {
         }
     }
 
-    /// Roles a Helpdesk Administrator may not act on (Entra's "who can reset passwords" table:
-    /// only non-administrators, Guest Inviters and other Helpdesk Administrators).
-    pub fn is_privileged(&self) -> bool {
-        matches!(
-            self,
-            DirectoryRoleTemplate::GlobalAdministrator | DirectoryRoleTemplate::UserAdministrator | DirectoryRoleTemplate::DirectoryWriters
-        )
-    }
-
     /// By template id, case-insensitively.
     pub fn from_template_id(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|role| role.template_id().eq_ignore_ascii_case(text.trim_matches(|c| c == '{' || c == '}')))

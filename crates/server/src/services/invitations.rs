@@ -7,12 +7,14 @@ use guestlist_domain::ids::ObjectId;
 use guestlist_domain::invitation::{check_reinvite, new_guest, reset_redemption, InvitationRequest, MAX_SPONSORS};
 use guestlist_domain::permissions::Action;
 use guestlist_domain::ticket::{InvitationRecord, RedeemTicket, TicketState};
-use guestlist_domain::user::{ExternalUserState, UserType, CREATION_TYPE_INVITATION};
+use guestlist_domain::user::{ExternalUserState, CREATION_TYPE_INVITATION};
 use guestlist_domain::{DomainError, User};
 use guestlist_store::{Conflict, InvitationWrite, StoreError, UserKey, UserWrite};
 use rand::Rng;
 
+use super::invitation_gate::InvitationIntent;
 use super::sponsors::sponsor_audit;
+use super::throttle::ThrottleUsage;
 use super::{Caller, ServiceError, ServiceResult, Services};
 
 /// What the 201 response is made of.
@@ -22,6 +24,8 @@ pub struct InvitationOutcome {
     pub invitation: InvitationRecord,
     pub user: User,
     pub redeem_url: String,
+    /// How much of the tenant's invitation allowance is used, when it throttles.
+    pub throttle: Option<ThrottleUsage>,
 }
 
 /// Concurrent writers can make a write lose (a stale version, a UPN taken meanwhile); each
@@ -30,6 +34,23 @@ const MAX_ATTEMPTS: usize = 8;
 
 impl Services {
     pub async fn invite(&self, caller: &Caller, request: InvitationRequest) -> ServiceResult<InvitationOutcome> {
+        self.invite_through_gate(caller, request, false).await
+    }
+
+    /// A reset to an address the user may not have yet: it is first added to `otherMails` (a
+    /// `PATCH /users` through [`Services::update_user`]), as the seed requires, after the gate
+    /// let the reset through, so a refused reset changes nothing.
+    pub async fn reset_to_new_address(&self, caller: &Caller, request: InvitationRequest) -> ServiceResult<InvitationOutcome> {
+        self.invite_through_gate(caller, request, true).await
+    }
+
+    async fn invite_through_gate(
+        &self,
+        caller: &Caller,
+        request: InvitationRequest,
+        add_unknown_address: bool,
+    ) -> ServiceResult<InvitationOutcome> {
+        // Without the permission at all, Graph's refusal comes before any validation of the body.
         if request.reset_redemption {
             if !caller.may(Action::ResetRedemption) {
                 return Err(ServiceError::ResetNotPermitted);
@@ -38,22 +59,37 @@ impl Services {
             return Err(ServiceError::InviteNotPermitted(caller.tenant.id.to_string()));
         }
         let request = request.validate().map_err(ServiceError::from_invitation_rule)?;
-        let reset_target = if request.reset_redemption { request.invited_user_id } else { None };
-        let action = match (reset_target, request.user_type) {
-            // A reset keeps the user's userType, so invitedUserType asks for nothing there.
-            (Some(_), _) => Action::ResetRedemption,
-            // `invitedUserType: Member` is for admins only (contract §1.7): delegated callers
-            // need User Administrator or Global Administrator (`authorization::MATRIX`).
-            (None, UserType::Member) => Action::InviteMember,
-            (None, UserType::Guest) => Action::InviteGuest,
+        let target = match request.invited_user_id {
+            Some(id) => {
+                Some(self.store.user(caller.tenant.id, &UserKey::Id(id)).await?.ok_or_else(|| ServiceError::NotFound(id.to_string()))?)
+            }
+            // A member owning the address is no re-invite target: `check_reinvite` refuses it below.
+            None => pick_owner(self.store.users_by_address(caller.tenant.id, request.email.as_str()).await?)
+                .filter(|owner| check_reinvite(owner).is_ok()),
         };
-        self.check_invitation_policies(caller, action, request.email.as_str(), reset_target).await?;
+        let intent = InvitationIntent {
+            address: &request.email,
+            user_type: request.user_type,
+            reset: request.reset_redemption,
+            target: target.as_ref(),
+        };
+        let throttle = self.gate_invitation(caller, &intent).await?;
         self.check_sponsors_exist(caller, &request).await?;
-        match (request.reset_redemption, request.invited_user_id) {
-            (true, Some(user_id)) => self.reset(caller, request, user_id).await,
-            (false, Some(user_id)) => self.invite_existing_user(caller, request, user_id).await,
-            (_, None) => self.invite_by_address(caller, request).await,
-        }
+        let mut outcome = match (request.reset_redemption, target) {
+            (true, Some(user)) => {
+                if add_unknown_address && !user.known_emails().any(|known| request.email.matches(known)) {
+                    let mut other_mails = user.other_mails.clone();
+                    other_mails.push(request.email.as_str().to_string());
+                    let changes = super::users::UserChanges { other_mails: Some(other_mails), ..Default::default() };
+                    self.update_user(caller, &UserKey::Id(user.id), changes).await?;
+                }
+                self.reset(caller, request, user.id).await
+            }
+            (false, Some(user)) if request.invited_user_id.is_some() => self.invite_existing_user(caller, request, user.id).await,
+            _ => self.invite_by_address(caller, request).await,
+        }?;
+        outcome.throttle = throttle;
+        Ok(outcome)
     }
 
     async fn invite_by_address(&self, caller: &Caller, request: InvitationRequest) -> ServiceResult<InvitationOutcome> {
@@ -243,7 +279,7 @@ impl Services {
     ) -> ServiceResult<InvitationOutcome> {
         let (user, invitation, ticket) = result?;
         let redeem_url = redeem_url(&self.public_origin, &invitation, &ticket);
-        Ok(InvitationOutcome { request, invitation, user, redeem_url })
+        Ok(InvitationOutcome { request, invitation, user, redeem_url, throttle: None })
     }
 }
 

@@ -11,6 +11,7 @@ use guestlist_domain::ticket::{InvitationRecord, RedeemTicket, TicketState};
 use guestlist_domain::{EmailAddress, Tenant, User};
 use guestlist_store::{InvitationCursor, MailWrite, PendingInvitation, StoreError, UserKey};
 
+use super::invitation_gate::InvitationIntent;
 use super::invitations::{redeem_url, InvitationOutcome};
 use super::{Caller, CallerPrincipal, ServiceError, ServiceResult, Services};
 use crate::mail::templates::{self, InvitationContent, PasscodeContent};
@@ -199,9 +200,8 @@ impl Services {
         after: Option<InvitationCursor>,
         limit: u32,
     ) -> ServiceResult<Vec<PendingInvitation>> {
-        if !caller.may(Action::InviteGuest) {
-            return Err(ServiceError::InviteNotPermitted(caller.tenant.id.to_string()));
-        }
+        // Who may not invite (the permission, or `allowInvitesFrom`) may not list invitations either.
+        self.gate_inviter(caller, Action::InviteGuest, None).await?;
         Ok(self.store.pending_invitations(caller.tenant.id, after, limit.clamp(1, MAX_PENDING_PAGE)).await?)
     }
 
@@ -254,7 +254,10 @@ impl Services {
             invited_user_id: Some(user.id),
             sponsors: Vec::new(),
         };
-        self.invite_existing_user(caller, request, user.id).await
+        let intent = InvitationIntent { address: &request.email, user_type: user.user_type, reset: false, target: Some(&user) };
+        let throttle = self.gate_invitation(caller, &intent).await?;
+        let outcome = self.invite_existing_user(caller, request, user.id).await?;
+        Ok(InvitationOutcome { throttle, ..outcome })
     }
 }
 

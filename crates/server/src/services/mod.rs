@@ -6,6 +6,7 @@ pub mod directory_roles;
 mod error;
 pub mod groups;
 pub mod hashing;
+mod invitation_gate;
 pub mod invitations;
 pub mod mail;
 pub mod policies;

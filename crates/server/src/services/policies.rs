@@ -6,8 +6,7 @@ use guestlist_domain::audit::{graph_text, AuditRecord, Initiator, ModifiedProper
 use guestlist_domain::authorization::{authorize, Context, Principal, Refusal};
 use guestlist_domain::ids::{ObjectId, TenantId};
 use guestlist_domain::permissions::Action;
-use guestlist_domain::policy::{AuthorizationPolicy, InvitationDomainPolicy, AUTHORIZATION_POLICY_ID, DOMAIN_BLOCKED_MESSAGE};
-use guestlist_domain::roles::DirectoryRoleTemplate;
+use guestlist_domain::policy::{AuthorizationPolicy, InvitationDomainPolicy, AUTHORIZATION_POLICY_ID};
 use guestlist_domain::Tenant;
 use serde_json::{Map, Value};
 
@@ -128,30 +127,6 @@ impl Services {
         let new = policy.definition_text();
         let audit = update_policy_audit(tenant.id, initiator, B2B_MANAGEMENT_POLICY_TYPE, B2B_MANAGEMENT_POLICY_TYPE, old.as_deref(), &new);
         self.store.put_tenant_policy(tenant.id, B2B_MANAGEMENT_POLICY_TYPE, &new, Utc::now(), &[audit]).await?;
-        Ok(())
-    }
-
-    /// The invite-time half of the matrix for `action` (an invitation or a reset):
-    /// `allowInvitesFrom`, the roles of a reset's target, and the domain list (contract §1.5,
-    /// §1.7, §5.1, §5.2; DECISIONS 6). Reads only.
-    pub(crate) async fn check_invitation_policies(
-        &self,
-        caller: &Caller,
-        action: Action,
-        email: &str,
-        reset_target: Option<ObjectId>,
-    ) -> ServiceResult<()> {
-        let tenant = caller.tenant.id;
-        let policy = self.load_authorization_policy(tenant).await?;
-        let target_roles: Vec<DirectoryRoleTemplate> = match reset_target {
-            Some(user) => self.store.role_assignments(tenant, Some(user)).await?.into_iter().map(|a| a.role).collect(),
-            None => Vec::new(),
-        };
-        let context = Context { allow_invites_from: policy.allow_invites_from, target_roles: &target_roles, ..Context::default() };
-        check(caller, action, &context)?;
-        if !self.load_invitation_domain_policy(tenant).await?.allows_address(email) {
-            return Err(ServiceError::InvitationRejected(DOMAIN_BLOCKED_MESSAGE.into()));
-        }
         Ok(())
     }
 }

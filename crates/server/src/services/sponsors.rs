@@ -37,6 +37,7 @@ impl Services {
     pub async fn add_sponsor(&self, caller: &Caller, key: &UserKey, sponsor: ObjectId) -> ServiceResult<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.store.user(caller.tenant.id, key).await?.ok_or_else(|| ServiceError::NotFound(describe(key)))?;
+        self.gate_target(caller, Action::WriteUsers, &user).await?;
         if user.id == sponsor {
             return Err(ServiceError::InvalidRequest("A user can't be its own sponsor.".into()));
         }
@@ -59,6 +60,7 @@ impl Services {
     pub async fn remove_sponsor(&self, caller: &Caller, key: &UserKey, sponsor: ObjectId) -> ServiceResult<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.store.user(caller.tenant.id, key).await?.ok_or_else(|| ServiceError::NotFound(describe(key)))?;
+        self.gate_target(caller, Action::WriteUsers, &user).await?;
         let audit = sponsor_audit(caller, activity::REMOVE_USER_SPONSOR, &user, sponsor, Utc::now());
         match self.store.remove_sponsor(caller.tenant.id, user.id, sponsor, &[audit]).await {
             Err(StoreError::NotFound) => Err(ServiceError::NotFound(sponsor.to_string())),

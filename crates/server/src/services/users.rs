@@ -66,6 +66,7 @@ impl Services {
         require(caller, Action::WriteUsers)?;
         for _ in 0..MAX_ATTEMPTS {
             let current = self.store.user(caller.tenant.id, key).await?.ok_or_else(|| ServiceError::NotFound(describe(key)))?;
+            self.gate_target(caller, Action::WriteUsers, &current).await?;
             let updated =
                 apply_changes(current.clone(), &changes, &caller.tenant.initial_domain).map_err(ServiceError::from_directory_rule)?;
             let audit = core_directory_audit(caller, activity::UPDATE_USER, &updated, diff(&current, &updated));
@@ -82,6 +83,7 @@ impl Services {
     pub async fn delete_user(&self, caller: &Caller, key: &UserKey) -> ServiceResult<()> {
         require(caller, Action::DeleteUser)?;
         let user = self.store.user(caller.tenant.id, key).await?.ok_or_else(|| ServiceError::NotFound(describe(key)))?;
+        self.gate_target(caller, Action::DeleteUser, &user).await?;
         let audit = if user.is_invited_external() {
             let mut record = core_directory_audit(caller, activity::DELETE_EXTERNAL_USER, &user, vec![]);
             record.logged_by_service = "Invited Users".into();

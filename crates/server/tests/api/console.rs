@@ -60,7 +60,7 @@ async fn pending_invitation_ids(server: &TestServer, user_id: &str) -> Vec<Strin
 }
 
 /// Uploads a bulk invitation file the way the invite page's form does (multipart, CSRF token).
-async fn upload_csv(server: &TestServer, admin: &mut Browser, csv: &str) -> crate::browser::Page {
+pub(crate) async fn upload_csv(server: &TestServer, admin: &mut Browser, csv: &str) -> crate::browser::Page {
     admin.get("/console/invite").await;
     let boundary = "guestlist-test-boundary";
     let token = admin.csrf_token.clone().unwrap();

@@ -14,7 +14,7 @@ const LIMITED: &str = "10dae51f-b6af-4016-8d66-8c2a99b929b3";
 const RESTRICTED: &str = "2af84b1e-32c8-42b7-82bc-daa82404023b";
 
 /// A delegated token the server signs for `user_id` (its console client, `Directory.AccessAsUser.All`).
-async fn token_for(server: &TestServer, user_id: &str) -> String {
+pub(crate) async fn token_for(server: &TestServer, user_id: &str) -> String {
     let services = server.services();
     let tenant = services.store.tenant(&server.connection.tenant_id).await.unwrap().unwrap();
     let app = services.ensure_console_app(&tenant).await.unwrap();

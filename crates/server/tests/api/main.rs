@@ -11,6 +11,7 @@ mod cli;
 mod console;
 mod deletion;
 mod errors;
+mod gates;
 mod group_queries;
 mod groups;
 mod guest_access;

@@ -177,7 +177,8 @@ both_engines! {
             "invitedUser": {"id": guest}, "resetRedemption": true});
         let (status, body) = server.post("/v1.0/invitations", reset.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-        assert_graph_error(&body, "Forbidden", "Generic authorization exception.");
+        // A protected target: Graph's 403 for insufficient privileges (the permission itself is there).
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
         assert_eq!(server.user(&guest, "mail,externalUserState,userPrincipalName").await, before);
         assert_eq!(audit_count(&server, "Invite external user with reset invitation status").await, 0);
         // Without the role the same reset goes through.
@@ -291,15 +292,21 @@ both_engines! {
         assign(&server, &guest, USER_ADMINISTRATOR).await;
         let (status, body) = server.call_as(&helpdesk, Method::POST, "/v1.0/invitations", Some(reset)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-        assert_graph_error(&body, "Forbidden", "Generic authorization exception.");
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
 
-        // Writes to users: Directory Writers yes, a plain member no; reads for everyone.
-        let path = format!("/v1.0/users/{guest}");
+        // Writes to users: Directory Writers yes, a plain member no; reads for everyone. Not on
+        // a user holding an admin role (Entra's "Who can perform sensitive actions").
+        let plain_guest = server.invite("e@example.com").await["invitedUser"]["id"].as_str().unwrap().to_string();
+        let path = format!("/v1.0/users/{plain_guest}");
         let (status, body) = server.call_as(&plain, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
         let (status, body) = server.call_as(&writer, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let path = format!("/v1.0/users/{guest}");
+        let (status, body) = server.call_as(&writer, Method::PATCH, &path, Some(json!({"jobTitle": "x"}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_graph_error(&body, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
         let (status, body) = server.call_as(&plain, Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }

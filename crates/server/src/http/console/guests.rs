@@ -23,7 +23,6 @@ use super::{see_other, take_redeem_link, with_redeem_link, Problem, Session};
 use crate::http::AppState;
 use crate::services::groups::Membership;
 use crate::services::invitations::InvitationOutcome;
-use crate::services::users::UserChanges;
 use crate::services::ServiceError;
 
 const PAGE_SIZE: u32 = 50;
@@ -334,7 +333,6 @@ async fn resend(
             .iter()
             .find(|i| i.invitation.state == TicketState::Pending)
             .ok_or_else(|| Problem::invalid("This guest has no pending invitation to send again."))?;
-        state.services.admit_invitation_request(&session.caller).await?;
         Ok::<_, Problem>(state.services.resend_invitation(&session.caller, pending.invitation.id).await?)
     }
     .await;
@@ -465,27 +463,17 @@ async fn reset(
     }
 }
 
-/// Resets redemption to the picked address; "another address" is first added to otherMails
-/// (a `PATCH /users` through the same service), as the seed requires.
-async fn reset_with(state: &AppState, session: &Session, mut user: User, form: &ResetForm) -> Result<InvitationOutcome, (User, Problem)> {
-    let caller = &session.caller;
-    let picked = form.email.as_deref().unwrap_or_default();
-    let address = if picked == NEW_ADDRESS {
-        let typed = form.new_email.as_deref().unwrap_or_default().trim();
-        let email = EmailAddress::parse(typed).map_err(|e| (user.clone(), Problem::invalid(format!("New email address: {e}"))))?;
-        let known = reset_choices(&user).iter().any(|(a, _)| a.eq_ignore_ascii_case(email.as_str()));
-        if !known {
-            let mut other_mails = user.other_mails.clone();
-            other_mails.push(email.as_str().to_string());
-            let changes = UserChanges { other_mails: Some(other_mails), ..UserChanges::default() };
-            user = state.services.update_user(caller, &UserKey::Id(user.id), changes).await.map_err(|e| (user.clone(), e.into()))?;
-        }
-        email.as_str().to_string()
-    } else {
-        picked.to_string()
-    };
+/// Resets redemption to the picked address; "another address" is added to otherMails first
+/// (a `PATCH /users` through the same service), as the seed requires, once the reset is allowed.
+async fn reset_with(state: &AppState, session: &Session, user: User, form: &ResetForm) -> Result<InvitationOutcome, (User, Problem)> {
     let refuse = |user: &User, error: ServiceError| (user.clone(), Problem::from(error));
-    let email = EmailAddress::parse(&address).map_err(|e| refuse(&user, ServiceError::from_invitation_rule(e)))?;
+    let picked = form.email.as_deref().unwrap_or_default();
+    let email = if picked == NEW_ADDRESS {
+        let typed = form.new_email.as_deref().unwrap_or_default().trim();
+        EmailAddress::parse(typed).map_err(|e| (user.clone(), Problem::invalid(format!("New email address: {e}"))))?
+    } else {
+        EmailAddress::parse(picked).map_err(|e| refuse(&user, ServiceError::from_invitation_rule(e)))?
+    };
     let redirect = form.redirect_url.as_deref().unwrap_or(DEFAULT_REDIRECT).trim();
     let redirect_url = validate_redirect_url(redirect).map_err(|e| refuse(&user, ServiceError::from_invitation_rule(e)))?;
     let message = form.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
@@ -500,8 +488,19 @@ async fn reset_with(state: &AppState, session: &Session, mut user: User, form: &
         invited_user_id: Some(user.id),
         sponsors: Vec::new(),
     };
-    state.services.admit_invitation_request(caller).await.map_err(|e| refuse(&user, e))?;
-    state.services.invite(caller, request).await.map_err(|e| refuse(&user, e))
+    let result = if picked == NEW_ADDRESS {
+        state.services.reset_to_new_address(&session.caller, request).await
+    } else {
+        state.services.invite(&session.caller, request).await
+    };
+    match result {
+        Ok(outcome) => Ok(outcome),
+        // The form shows the user as it is now (an added address included).
+        Err(error) => {
+            let current = state.services.user(&session.caller, &UserKey::Id(user.id)).await.unwrap_or(user);
+            Err(refuse(&current, error))
+        }
+    }
 }
 
 #[cfg(test)]

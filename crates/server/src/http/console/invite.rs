@@ -100,7 +100,6 @@ async fn invite_one(
     }
     let outcome = async {
         let request = invitation_request(&form)?;
-        state.services.admit_invitation_request(&session.caller).await?;
         Ok::<_, Problem>(state.services.invite(&session.caller, request).await?)
     }
     .await;
@@ -166,13 +165,7 @@ async fn invite_bulk(
     for row in rows {
         let outcome = match row.request {
             Err(message) => Err(Problem { code: "BadRequest", message, status: StatusCode::BAD_REQUEST }),
-            Ok(request) => {
-                async {
-                    state.services.admit_invitation_request(&session.caller).await?;
-                    Ok::<_, Problem>(state.services.invite(&session.caller, request).await?)
-                }
-                .await
-            }
+            Ok(request) => state.services.invite(&session.caller, request).await.map_err(Problem::from),
         };
         results.push(match outcome {
             Ok(outcome) => {

@@ -21,12 +21,11 @@ pub async fn create(
     Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let usage = state.services.admit_invitation_request(&caller).await?;
     let request = parse_invitation(&body)?;
     let outcome = state.services.invite(&caller, request).await?;
     let context = format!("{}/{}/$metadata#invitations/$entity", state.services.public_origin, version.as_str());
     let mut response = (StatusCode::CREATED, graph_json(&invitation_json(context, &outcome))).into_response();
-    if let Some(percentage) = usage.and_then(|u| u.limit_percentage()) {
+    if let Some(percentage) = outcome.throttle.and_then(|u| u.limit_percentage()) {
         if let Ok(value) = axum::http::HeaderValue::from_str(&format!("{percentage:.1}")) {
             response.headers_mut().insert("x-ms-throttle-limit-percentage", value);
         }
