@@ -100,6 +100,7 @@ impl TestServer {
             // their own admins (server::the_demo_admin_* covers the default).
             no_demo_admin: true,
             mail: Default::default(),
+            key_encryption: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ mod redemption;
 mod reset;
 mod roles;
 mod schema;
+mod secrets;
 mod server;
 mod signin;
 mod sponsors;
