@@ -151,7 +151,7 @@ impl From<guestlist_store::StoreError> for SignInFailure {
 }
 
 /// `POST /devicecode`'s answer.
-#[derive(Debug, Clone)]
+#[derive(Clone)] // Debug: services::tokens, secrets redacted
 pub struct DeviceAuthorization {
     pub device_code: String,
     pub user_code: String,
@@ -162,14 +162,14 @@ pub struct DeviceAuthorization {
 }
 
 /// A signed-in admin console session: a delegated access token and its lifetime in seconds.
-#[derive(Debug, Clone)]
+#[derive(Clone)] // Debug: services::tokens, secrets redacted
 pub struct ConsoleSession {
     pub access_token: String,
     pub expires_in: u64,
 }
 
 /// A delegated token response.
-#[derive(Debug, Clone)]
+#[derive(Clone)] // Debug: services::tokens, secrets redacted
 pub struct DelegatedTokens {
     pub access_token: String,
     pub expires_in: u64,

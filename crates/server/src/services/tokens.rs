@@ -367,6 +367,39 @@ fn reseal(kek: &KeyEncryptionKey, record: &SigningKeyRecord, pem: &str) -> Servi
     })
 }
 
+// `Debug` of the sign-in's answers: they carry codes and tokens, which never reach logs.
+
+impl std::fmt::Debug for super::signin::DeviceAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("device_code", &guestlist_identity::REDACTED)
+            .field("user_code", &guestlist_identity::REDACTED)
+            .field("verification_uri", &self.verification_uri)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for super::signin::ConsoleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSession").field("access_token", &guestlist_identity::REDACTED).field("expires_in", &self.expires_in).finish()
+    }
+}
+
+impl std::fmt::Debug for super::signin::DelegatedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DelegatedTokens")
+            .field("access_token", &guestlist_identity::REDACTED)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &redacted_option(&self.refresh_token))
+            .field("id_token", &redacted_option(&self.id_token))
+            .field("client_info", &self.client_info)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,6 +461,43 @@ mod tests {
         // A clock read before the last reload (another thread's) is not a reason to reload.
         assert!(!limiter.allow(start, interval));
         assert!(limiter.allow(start + interval * 3, interval));
+    }
+
+    #[test]
+    fn debug_of_sign_in_answers_hides_codes_and_tokens() {
+        use super::super::signin::{ConsoleSession, DelegatedTokens, DeviceAuthorization};
+        let device = DeviceAuthorization {
+            device_code: "device-code-value".into(),
+            user_code: "USERCODE9".into(),
+            verification_uri: "https://127.0.0.1:8443/devicelogin".into(),
+            expires_in: 900,
+            interval: 5,
+            message: "To sign in, enter the code USERCODE9".into(),
+        };
+        let session = ConsoleSession { access_token: "eyJ.console.token".into(), expires_in: 3599 };
+        let tokens = DelegatedTokens {
+            access_token: "eyJ.access.token".into(),
+            expires_in: 3599,
+            scope: "User.Read".into(),
+            refresh_token: Some("refresh-token-value".into()),
+            id_token: Some("eyJ.id.token".into()),
+            client_info: None,
+        };
+        let shown = format!("{device:?} {session:?} {tokens:?}");
+        for secret in ["device-code-value", "USERCODE9", "eyJ.console.token", "eyJ.access.token", "refresh-token-value", "eyJ.id.token"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("access_token: [redacted]") && shown.contains("User.Read"), "{shown}");
+    }
+
+    #[test]
+    fn debug_of_operator_credentials_hides_the_secret_and_the_password() {
+        let admin = super::super::tenants::DemoAdmin {
+            user_principal_name: "admin@contoso.onmicrosoft.com".into(),
+            password: "Pw-123456-x".into(),
+        };
+        let shown = format!("{admin:?}");
+        assert!(!shown.contains("Pw-123456-x") && shown.contains("password: [redacted]"), "{shown}");
     }
 
     #[test]
