@@ -33,7 +33,7 @@ use crate::graph::{GraphClient, InviteParams, DEFAULT_REDIRECT_URL};
 use crate::output::{self, ErrorReport};
 
 /// How the client commands find the server. Every option is global so it may follow the subcommand.
-#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+#[derive(Clone, PartialEq, Eq, clap::Args)]
 pub struct ClientArgs {
     /// connection.json written by `guestlist serve` into its data directory
     #[arg(long, global = true, env = "GUESTLIST_CONNECTION", value_name = "PATH", default_value = DEFAULT_CONNECTION_PATH)]
@@ -62,6 +62,23 @@ pub struct ClientArgs {
     /// Use the app credentials even when `guestlist login` cached a person's sign-in
     #[arg(long, global = true)]
     pub app: bool,
+}
+
+// The client secret must never reach a log line or an error message.
+impl std::fmt::Debug for ClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientArgs")
+            .field("connection", &self.connection)
+            .field("graph_url", &self.graph_url)
+            .field("authority_url", &self.authority_url)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| format_args!("[redacted]")))
+            .field("ca_cert", &self.ca_cert)
+            .field("json", &self.json)
+            .field("app", &self.app)
+            .finish()
+    }
 }
 
 impl Default for ClientArgs {

@@ -66,7 +66,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Values that replace fields of `connection.json`, or stand in for the whole file when it is absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConnectionOverrides {
     pub graph_url: Option<String>,
     pub authority_url: Option<String>,
@@ -74,6 +74,19 @@ pub struct ConnectionOverrides {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub ca_cert: Option<PathBuf>,
+}
+
+impl fmt::Debug for ConnectionOverrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionOverrides")
+            .field("graph_url", &self.graph_url)
+            .field("authority_url", &self.authority_url)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| format_args!("[redacted]")))
+            .field("ca_cert", &self.ca_cert)
+            .finish()
+    }
 }
 
 impl Connection {
@@ -175,6 +188,15 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_overrides_and_client_args_hides_the_secret() {
+        let overrides = ConnectionOverrides { client_secret: Some("Abc1~override-secret".into()), ..ConnectionOverrides::default() };
+        let args = crate::cli::ClientArgs { client_secret: Some("Abc1~flag-secret".into()), ..crate::cli::ClientArgs::default() };
+        let shown = format!("{overrides:?} {args:?}");
+        assert!(!shown.contains("override-secret") && !shown.contains("flag-secret"), "{shown}");
+        assert!(shown.contains("client_secret: Some([redacted])"), "{shown}");
+    }
 
     const WITH_CA: &str = r#"{"tenantId": "7d2c1b7e-1111-4222-8333-944445555666", "tenantDomain": "contoso.onmicrosoft.com",
         "graphUrl": "https://127.0.0.1:8443", "authorityUrl": "https://127.0.0.1:8443",

@@ -217,7 +217,7 @@ impl UnsubscribeToken {
 
 impl std::fmt::Debug for UnsubscribeToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("UnsubscribeToken(***)")
+        f.write_str("UnsubscribeToken([redacted])")
     }
 }
 

@@ -63,7 +63,7 @@ impl OneTimePasscode {
 
 impl std::fmt::Debug for OneTimePasscode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OneTimePasscode(***)")
+        f.write_str("OneTimePasscode([redacted])")
     }
 }
 
@@ -170,7 +170,7 @@ impl SessionToken {
 
 impl std::fmt::Debug for SessionToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionToken(***)")
+        f.write_str("SessionToken([redacted])")
     }
 }
 
@@ -218,6 +218,19 @@ mod tests {
     use super::*;
     use crate::user::UserType;
     use crate::Upn;
+
+    #[test]
+    fn debug_of_tickets_codes_and_session_tokens_is_redacted() {
+        let ticket = crate::ticket::RedeemTicket::generate();
+        let code = OneTimePasscode::generate();
+        let session = SessionToken::generate();
+        let unsubscribe = crate::mail::UnsubscribeToken::from_link("unsubscribe-token-value");
+        let shown = format!("{ticket:?} {code:?} {session:?} {unsubscribe:?}");
+        assert_eq!(shown, "RedeemTicket([redacted]) OneTimePasscode([redacted]) SessionToken([redacted]) UnsubscribeToken([redacted])");
+        for secret in [ticket.expose(), code.expose(), session.expose(), unsubscribe.expose()] {
+            assert!(!shown.contains(secret));
+        }
+    }
 
     #[test]
     fn codes_are_eight_digits_and_parse_leniently() {

@@ -33,7 +33,7 @@ impl RedeemTicket {
 
 impl std::fmt::Debug for RedeemTicket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RedeemTicket(***)")
+        f.write_str("RedeemTicket([redacted])")
     }
 }
 

@@ -8,6 +8,9 @@ pub enum IdentityError {
     EmptyKeyring,
     #[error("token signing: {0}")]
     Signing(String),
+    /// A key-encryption key that is malformed or does not open a sealed signing key.
+    #[error("key encryption: {0}")]
+    KeyEncryption(String),
     #[error("certificate: {0}")]
     Certificate(String),
 }

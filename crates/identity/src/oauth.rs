@@ -134,6 +134,10 @@ pub enum TokenEndpointError {
     /// 401 `invalid_client`, AADSTS7000215.
     #[error("{}", self.message())]
     InvalidClientSecret { app_id: String },
+    /// 401 `invalid_client`, AADSTS7000218: a confidential client (an app with a secret) on a
+    /// delegated grant without its secret.
+    #[error("{}", self.message())]
+    ConfidentialClientWithoutSecret,
     /// 400 `invalid_scope`, AADSTS1002012: not a `/.default` scope.
     #[error("{}", self.message())]
     InvalidScope { scope: String },
@@ -230,7 +234,9 @@ impl TokenEndpointError {
 impl TokenEndpointError {
     pub fn status(&self) -> u16 {
         match self {
-            TokenEndpointError::MissingClientSecret | TokenEndpointError::InvalidClientSecret { .. } => 401,
+            TokenEndpointError::MissingClientSecret
+            | TokenEndpointError::InvalidClientSecret { .. }
+            | TokenEndpointError::ConfidentialClientWithoutSecret => 401,
             _ => 400,
         }
     }
@@ -242,7 +248,9 @@ impl TokenEndpointError {
             TokenEndpointError::MissingParameter { .. } => "invalid_request",
             TokenEndpointError::UnsupportedGrantType { .. } => "unsupported_grant_type",
             TokenEndpointError::UnknownClient { .. } => "unauthorized_client",
-            TokenEndpointError::MissingClientSecret | TokenEndpointError::InvalidClientSecret { .. } => "invalid_client",
+            TokenEndpointError::MissingClientSecret
+            | TokenEndpointError::InvalidClientSecret { .. }
+            | TokenEndpointError::ConfidentialClientWithoutSecret => "invalid_client",
             TokenEndpointError::InvalidScope { .. } => "invalid_scope",
             TokenEndpointError::UnknownResource { .. } => "invalid_resource",
             TokenEndpointError::Grant { error, .. } => error,
@@ -258,6 +266,7 @@ impl TokenEndpointError {
             TokenEndpointError::UnknownClient { .. } => 700016,
             TokenEndpointError::MissingClientSecret => 7000216,
             TokenEndpointError::InvalidClientSecret { .. } => 7000215,
+            TokenEndpointError::ConfidentialClientWithoutSecret => 7000218,
             TokenEndpointError::InvalidScope { .. } => 1002012,
             TokenEndpointError::UnknownResource { .. } => 500011,
             TokenEndpointError::Grant { code, .. } => *code,
@@ -283,6 +292,9 @@ impl TokenEndpointError {
             ),
             TokenEndpointError::MissingClientSecret => {
                 "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.".to_owned()
+            }
+            TokenEndpointError::ConfidentialClientWithoutSecret => {
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_owned()
             }
             TokenEndpointError::InvalidClientSecret { app_id } => format!(
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client \
@@ -431,6 +443,7 @@ mod tests {
             (TokenEndpointError::UnsupportedGrantType { grant_type: "password".into() }, 400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type 'password'."),
             (TokenEndpointError::UnknownClient { client_id: "abc".into(), tenant: "contoso".into() }, 400, "unauthorized_client", "AADSTS700016: Application with identifier 'abc' was not found in the directory 'contoso'."),
             (TokenEndpointError::MissingClientSecret, 401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type."),
+            (TokenEndpointError::ConfidentialClientWithoutSecret, 401, "invalid_client", "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'."),
             (TokenEndpointError::InvalidScope { scope: "User.Read".into() }, 400, "invalid_scope", "AADSTS1002012: The provided value for scope User.Read is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
             (TokenEndpointError::UnknownResource { resource: "api://x".into(), tenant: "contoso".into() }, 400, "invalid_resource", "AADSTS500011: The resource principal named api://x was not found in the tenant named contoso."),
         ];

@@ -7,7 +7,8 @@ use guestlist_domain::Tenant;
 use guestlist_store::Store;
 use std::sync::Arc;
 
-use crate::config::{sqlite_path, StoreConfig};
+use crate::config::{sqlite_path, ConfigurationError, KeyEncryptionConfig, StoreConfig};
+use crate::key_encryption::{self, KeySource};
 use crate::services::Services;
 
 async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
@@ -156,5 +157,64 @@ pub async fn set_tenant(config: StoreConfig, tenant: Option<String>, changes: Te
         }
     }
     print_tenant(&tenant, json);
+    Ok(())
+}
+
+/// `guestlist keys rotate-encryption-key`: opens every signing key with the current
+/// key-encryption key and seals it under the new one, in one transaction; tokens stay
+/// verifiable since the signing keys themselves do not change. The new key is written before
+/// the database changes, so it is never lost: with the data-directory key it goes to
+/// `key-encryption.key.new` first and replaces `key-encryption.key` after the commit.
+pub async fn rotate_key_encryption_key(
+    config: StoreConfig,
+    current: KeyEncryptionConfig,
+    new_key_file: Option<std::path::PathBuf>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (current_key, source) = key_encryption::load(&current, &config.data_dir, false)?;
+    let (new_key, staged, location) = match (&new_key_file, &source) {
+        (Some(path), _) => {
+            if !path.exists() {
+                let generated = guestlist_identity::KeyEncryptionKey::generate();
+                crate::secret_files::create_private_file(path, format!("{}\n", generated.to_base64()).as_bytes())?;
+            }
+            (key_encryption::read_key_file(path)?, None, path.display().to_string())
+        }
+        (None, KeySource::DataDirectory(path)) => {
+            let generated = guestlist_identity::KeyEncryptionKey::generate();
+            let staged = path.with_file_name(format!("{}.new", key_encryption::KEY_FILE_NAME));
+            crate::secret_files::write_private_file(&staged, format!("{}\n", generated.to_base64()).as_bytes())?;
+            (generated, Some((staged, path.clone())), path.display().to_string())
+        }
+        (None, _) => {
+            return Err(ConfigurationError(format!(
+                "the key-encryption key comes from {}: give --new-key-file PATH (an existing key file, or where to write a new one), \
+                 then start every server with GUESTLIST_KEY_ENCRYPTION_KEY_FILE=PATH",
+                source.describe()
+            ))
+            .into())
+        }
+    };
+    if new_key.id() == current_key.id() {
+        return Err(ConfigurationError("the new key-encryption key is the current one".into()).into());
+    }
+    let store = open(&config).await?;
+    let services = Services::new(store, String::new());
+    let resealed = services.reseal_signing_keys(&current_key, &new_key).await.map_err(|e| anyhow::anyhow!("re-encrypting: {e}"))?;
+    if let Some((staged, target)) = &staged {
+        std::fs::rename(staged, target)?;
+    }
+    if json {
+        println!("{}", serde_json::json!({"resealedKeys": resealed, "keyEncryptionKeyId": new_key.id(), "keyFile": location}));
+    } else {
+        println!("Re-encrypted {resealed} signing key(s) under key-encryption key {} ({location}).", new_key.id());
+        if new_key_file.is_some() {
+            println!(
+                "Start every server with GUESTLIST_KEY_ENCRYPTION_KEY_FILE={location} (or its content in GUESTLIST_KEY_ENCRYPTION_KEY)."
+            );
+        } else {
+            println!("Restart running servers on this data directory so they load the new key.");
+        }
+    }
     Ok(())
 }

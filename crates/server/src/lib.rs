@@ -9,6 +9,8 @@ pub mod admin;
 pub mod config;
 pub mod connection;
 pub mod http;
+pub mod key_encryption;
 pub mod mail;
+pub mod secret_files;
 pub mod services;
 pub mod tls;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use guestlist::admin;
-use guestlist::config::{ServeConfig, StoreConfig};
+use guestlist::config::{ConfigurationError, KeyEncryptionConfig, ServeConfig, StoreConfig};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +31,9 @@ enum Command {
     /// Show or change a tenant's settings directly in a data directory or database.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage the encryption of the token signing keys at rest.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     #[command(flatten)]
     Client(guestlist_client::cli::ClientCommand),
 }
@@ -58,6 +61,22 @@ enum TenantCommand {
         /// Which domains may be invited: `any` (default), `allow:a.com,b.com` or `block:x.com` (one mode at a time).
         #[arg(long, value_name = "any|allow:DOMAINS|block:DOMAINS")]
         invitation_domains: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every signing key under a new key-encryption key, in one transaction.
+    /// With the default `<data-dir>/key-encryption.key` the file is replaced; with
+    /// GUESTLIST_KEY_ENCRYPTION_KEY[_FILE] give `--new-key-file` and then start every replica with it.
+    RotateEncryptionKey {
+        #[command(flatten)]
+        store: StoreConfig,
+        #[command(flatten)]
+        current: KeyEncryptionConfig,
+        /// Where the new key is: read if the file exists, else generated and written there (mode 0600).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -96,13 +115,21 @@ async fn main() -> ExitCode {
             let changes = admin::TenantChanges { upn_on_reset, invitation_lifetime_days, invitation_throttle, invitation_domains };
             report(admin::set_tenant(store, cli.client.tenant.clone(), changes, cli.client.json).await)
         }
+        Command::Keys(KeysCommand::RotateEncryptionKey { store, current, new_key_file }) => {
+            report(admin::rotate_key_encryption_key(store, current, new_key_file, cli.client.json).await)
+        }
         Command::Client(command) => guestlist_client::cli::run(&cli.client, command).await,
     }
 }
 
+/// Exit 0, 2 for the operator's configuration (as clap does for usage errors), else 1.
 fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<ConfigurationError>().is_some() => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -17,7 +17,7 @@ pub struct TlsFiles {
 /// the server certificate when it is missing.
 pub fn ensure_dev_certificates(data_dir: &Path) -> anyhow::Result<TlsFiles> {
     let dir = data_dir.join("tls");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::secret_files::create_private_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (ca, ca_key, cert, key) = (dir.join("ca.pem"), dir.join("ca-key.pem"), dir.join("server.pem"), dir.join("server-key.pem"));
     if !(ca.exists() && ca_key.exists()) {
         let generated = generate_dev_ca_and_server_cert().context("generating the development certificates")?;
@@ -36,14 +36,9 @@ pub fn ensure_dev_certificates(data_dir: &Path) -> anyhow::Result<TlsFiles> {
     Ok(TlsFiles { cert_chain: cert, private_key: key, ca_certificate: Some(ca) })
 }
 
+/// A private key: owner-only from the first byte.
 fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
-    std::fs::write(path, pem)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    crate::secret_files::write_private_file(path, pem.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The rustls configuration: the certificate chain and key, with ALPN offering HTTP/2 first

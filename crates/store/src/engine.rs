@@ -252,6 +252,21 @@ macro_rules! impl_store {
                     all(self.read(schema::SIGNING_KEYS, Vec::new()).await?, schema::signing_key_from_row)
                 }
 
+                async fn reseal_signing_keys(&self, reseals: &[$crate::SigningKeyReseal]) -> StoreResult<()> {
+                    let values: Vec<Vec<SqlValue>> = reseals.iter().map(schema::signing_key_reseal_values).collect();
+                    self.transact(move |mut transaction| {
+                        Box::pin(async move {
+                            for row in values {
+                                if execute(&mut transaction, schema::SIGNING_KEY_RESEAL, row).await? == 0 {
+                                    return Err(StoreError::Conflict($crate::Conflict::StaleVersion));
+                                }
+                            }
+                            Ok(Commit::Keep(()))
+                        })
+                    })
+                    .await
+                }
+
                 async fn user(&self, tenant: TenantId, key: &UserKey) -> StoreResult<Option<User>> {
                     let rows = match key {
                         UserKey::Id(id) => self.read(&schema::USER_BY_ID, vec![tenant.into(), (*id).into()]).await?,

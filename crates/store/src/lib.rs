@@ -109,12 +109,49 @@ pub struct UserPage {
 }
 
 /// An RSA key that signs access tokens. Kept in the database so every replica signs and
-/// validates with the same keys.
-#[derive(Debug, Clone, PartialEq)]
+/// validates with the same keys; the private key is sealed under a key-encryption key the
+/// database does not hold. `Debug` leaves the private key out.
+#[derive(Clone, PartialEq)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    pub private_key_pem: String,
+    /// Sealed by the key-encryption key `key_encryption_key_id`; a plain PKCS#8 PEM when that
+    /// is `None` (rows written before keys were sealed, until the server seals them at start).
+    pub private_key: String,
+    pub key_encryption_key_id: Option<String>,
     pub created_date_time: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("private_key", &format_args!("[redacted]"))
+            .field("key_encryption_key_id", &self.key_encryption_key_id)
+            .field("created_date_time", &self.created_date_time)
+            .finish()
+    }
+}
+
+/// A signing key's private key sealed anew (first sealing of a plain row, or rotation of the
+/// key-encryption key), written only while the row is still as `from_key_encryption_key_id` says.
+#[derive(Clone, PartialEq)]
+pub struct SigningKeyReseal {
+    pub kid: String,
+    /// The key that sealed the stored value this replaces; `None` for a plain row.
+    pub from_key_encryption_key_id: Option<String>,
+    pub private_key: String,
+    pub key_encryption_key_id: String,
+}
+
+impl std::fmt::Debug for SigningKeyReseal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyReseal")
+            .field("kid", &self.kid)
+            .field("from_key_encryption_key_id", &self.from_key_encryption_key_id)
+            .field("private_key", &format_args!("[redacted]"))
+            .field("key_encryption_key_id", &self.key_encryption_key_id)
+            .finish()
+    }
 }
 
 /// A member's stored password: the argon2 hash and `passwordProfile.forceChangePasswordNextSignIn`.
@@ -148,6 +185,10 @@ pub trait Store: Send + Sync + 'static {
     // Token signing keys, newest first.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Writes all of `reseals` in one transaction, or nothing: `Conflict::StaleVersion` when a
+    /// row is no longer sealed as its `from_key_encryption_key_id` says (another process
+    /// resealed it first) or is missing.
+    async fn reseal_signing_keys(&self, reseals: &[SigningKeyReseal]) -> StoreResult<()>;
 
     // Users.
     async fn user(&self, tenant: TenantId, key: &UserKey) -> StoreResult<Option<User>>;

@@ -14,7 +14,7 @@ use guestlist_domain::{Tenant, Upn, User};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{SigningKeyRecord, StoreError, StoreResult, UserWrite};
+use crate::{SigningKeyRecord, SigningKeyReseal, StoreError, StoreResult, UserWrite};
 
 /// A value bound to a `$N` placeholder. Each engine binds `Time` its own way.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,18 +227,37 @@ pub(crate) fn application_from_row(row: &impl RowAccess) -> StoreResult<Applicat
 
 // ---- signing keys --------------------------------------------------------------------------
 
-pub(crate) const SIGNING_KEY_INSERT: &str = "INSERT INTO signing_keys (kid, private_key_pem, created_date_time) VALUES ($1, $2, $3)";
+pub(crate) const SIGNING_KEY_INSERT: &str =
+    "INSERT INTO signing_keys (kid, private_key, key_encryption_key_id, created_date_time) VALUES ($1, $2, $3, $4)";
 pub(crate) const SIGNING_KEYS: &str =
-    "SELECT kid, private_key_pem, created_date_time FROM signing_keys ORDER BY created_date_time DESC, kid DESC";
+    "SELECT kid, private_key, key_encryption_key_id, created_date_time FROM signing_keys ORDER BY created_date_time DESC, kid DESC";
+/// '' is never a key id, so COALESCE compares "plain" (NULL) portably on both engines.
+pub(crate) const SIGNING_KEY_RESEAL: &str = "UPDATE signing_keys SET private_key = $2, key_encryption_key_id = $3 \
+     WHERE kid = $1 AND COALESCE(key_encryption_key_id, '') = COALESCE($4, '')";
 
 pub(crate) fn signing_key_values(key: &SigningKeyRecord) -> Vec<SqlValue> {
-    vec![key.kid.as_str().into(), key.private_key_pem.as_str().into(), stored_time(key.created_date_time).into()]
+    vec![
+        key.kid.as_str().into(),
+        key.private_key.as_str().into(),
+        key.key_encryption_key_id.clone().into(),
+        stored_time(key.created_date_time).into(),
+    ]
+}
+
+pub(crate) fn signing_key_reseal_values(reseal: &SigningKeyReseal) -> Vec<SqlValue> {
+    vec![
+        reseal.kid.as_str().into(),
+        reseal.private_key.as_str().into(),
+        reseal.key_encryption_key_id.as_str().into(),
+        reseal.from_key_encryption_key_id.clone().into(),
+    ]
 }
 
 pub(crate) fn signing_key_from_row(row: &impl RowAccess) -> StoreResult<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         kid: row.text("kid")?,
-        private_key_pem: row.text("private_key_pem")?,
+        private_key: row.text("private_key")?,
+        key_encryption_key_id: row.opt_text("key_encryption_key_id")?,
         created_date_time: row.time("created_date_time")?,
     })
 }

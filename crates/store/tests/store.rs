@@ -20,7 +20,8 @@ use guestlist_domain::ticket::{InvitationRecord, TicketState};
 use guestlist_domain::user::{ExternalUserState, ObjectIdentity, UserType, CREATION_TYPE_INVITATION};
 use guestlist_domain::{Tenant, Upn, User};
 use guestlist_store::{
-    Conflict, Engine, InvitationWrite, SigningKeyRecord, SponsorChange, Store, StoreError, StoredPassword, UserKey, UserWrite,
+    Conflict, Engine, InvitationWrite, SigningKeyRecord, SigningKeyReseal, SponsorChange, Store, StoreError, StoredPassword, UserKey,
+    UserWrite,
 };
 use sqlx::Connection;
 
@@ -107,6 +108,7 @@ store_tests!(
     tenant_round_trip,
     application_round_trip,
     signing_keys_newest_first,
+    signing_keys_reseal_all_or_nothing,
     user_round_trip,
     upn_conflict,
     proxy_address_conflict,
@@ -310,14 +312,61 @@ async fn application_round_trip(store: Arc<dyn Store>) {
 async fn signing_keys_newest_first(store: Arc<dyn Store>) {
     assert!(store.signing_keys().await.unwrap().is_empty());
     for (kid, minutes) in [("older", 1), ("newest", 9), ("middle", 5)] {
-        let key = SigningKeyRecord { kid: kid.into(), private_key_pem: format!("PEM {kid}"), created_date_time: at(minutes) };
+        let key = SigningKeyRecord {
+            kid: kid.into(),
+            private_key: format!("sealed {kid}"),
+            key_encryption_key_id: Some("kek-1".into()),
+            created_date_time: at(minutes),
+        };
         store.insert_signing_key(&key).await.unwrap();
     }
     let keys = store.signing_keys().await.unwrap();
     assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["newest", "middle", "older"]);
-    assert_eq!(keys[0], SigningKeyRecord { kid: "newest".into(), private_key_pem: "PEM newest".into(), created_date_time: at(9) });
-    let duplicate = SigningKeyRecord { kid: "older".into(), private_key_pem: String::new(), created_date_time: at(0) };
+    assert_eq!(
+        keys[0],
+        SigningKeyRecord {
+            kid: "newest".into(),
+            private_key: "sealed newest".into(),
+            key_encryption_key_id: Some("kek-1".into()),
+            created_date_time: at(9)
+        }
+    );
+    let duplicate =
+        SigningKeyRecord { kid: "older".into(), private_key: String::new(), key_encryption_key_id: None, created_date_time: at(0) };
     assert_eq!(conflict(store.insert_signing_key(&duplicate).await), Conflict::Duplicate);
+    assert!(!format!("{:?}", keys[0]).contains("sealed newest"), "{:?}", keys[0]);
+}
+
+async fn signing_keys_reseal_all_or_nothing(store: Arc<dyn Store>) {
+    let plain = SigningKeyRecord { kid: "plain".into(), private_key: "PEM".into(), key_encryption_key_id: None, created_date_time: at(1) };
+    let sealed = SigningKeyRecord {
+        kid: "sealed".into(),
+        private_key: "by one".into(),
+        key_encryption_key_id: Some("one".into()),
+        created_date_time: at(2),
+    };
+    store.insert_signing_key(&plain).await.unwrap();
+    store.insert_signing_key(&sealed).await.unwrap();
+    let reseal = |kid: &str, from: Option<&str>, to: &str| SigningKeyReseal {
+        kid: kid.into(),
+        from_key_encryption_key_id: from.map(str::to_string),
+        private_key: format!("{kid} by {to}"),
+        key_encryption_key_id: to.into(),
+    };
+    // The second row is not sealed by "two": nothing is written, the first row neither.
+    let stale = store.reseal_signing_keys(&[reseal("plain", None, "two"), reseal("sealed", Some("two"), "three")]).await;
+    assert_eq!(conflict(stale), Conflict::StaleVersion);
+    assert_eq!(store.signing_keys().await.unwrap(), vec![sealed.clone(), plain.clone()]);
+    assert_eq!(conflict(store.reseal_signing_keys(&[reseal("missing", None, "two")]).await), Conflict::StaleVersion);
+
+    store.reseal_signing_keys(&[reseal("plain", None, "two"), reseal("sealed", Some("one"), "two")]).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| (k.private_key.as_str(), k.key_encryption_key_id.as_deref())).collect::<Vec<_>>(),
+        [("sealed by two", Some("two")), ("plain by two", Some("two"))]
+    );
+    // A second process that read the plain row before it was sealed finds it changed.
+    assert_eq!(conflict(store.reseal_signing_keys(&[reseal("plain", None, "other")]).await), Conflict::StaleVersion);
 }
 
 async fn user_round_trip(store: Arc<dyn Store>) {

@@ -83,13 +83,15 @@ impl RunningServer {
 
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let public_url = config.public_url.as_deref().map(crate::config::validate_public_url).transpose()?;
+    crate::secret_files::create_private_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let (key_encryption_key, key_source) = crate::key_encryption::load(&config.key_encryption, &config.data_dir, true)?;
     let std_listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
     let address = std_listener.local_addr()?;
     let scheme = if config.plain_http { "http" } else { "https" };
-    let public_origin =
-        config.public_url.clone().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| origin_for(scheme, address));
+    let public_origin = public_url.unwrap_or_else(|| origin_for(scheme, address));
 
     let sqlite = sqlite_path(&config.data_dir);
     let store =
@@ -97,7 +99,13 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let mut services = Services::new(store, public_origin.clone());
     services.mail = MailSettings::from_config(&config.mail)?;
     services.hashing = HashLimiter::configured(config.limits.hash_workers, config.limits.hash_queue);
-    services.ensure_signing_key().await.map_err(|e| anyhow::anyhow!("creating a signing key: {e}"))?;
+    services.keys = crate::services::tokens::KeyCache::new(key_encryption_key);
+    services.prepare_signing_keys(&key_source.describe()).await.map_err(|e| match e {
+        crate::services::tokens::SigningKeySetupError::WrongKey { .. } => {
+            anyhow::Error::new(crate::config::ConfigurationError(e.to_string()))
+        }
+        other => anyhow::anyhow!("preparing the signing keys: {other}"),
+    })?;
     let previous = connection::read(&config.data_dir);
     let known_secret = previous.as_ref().map(|p| (p.client_id.as_str(), p.client_secret.as_str()));
     let demo = services.ensure_demo_tenant(known_secret).await.map_err(|e| anyhow::anyhow!("preparing the demo tenant: {e}"))?;
@@ -156,6 +164,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
+    // Secrets are printed when they are new; afterwards connection.json (0600) holds them.
+    let previous = connection::read(&data_dir);
     let engine = if config.database_url.is_some() {
         "PostgreSQL"
     } else if config.in_memory {
@@ -170,14 +180,23 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     println!("  Graph:         {}/v1.0  and  {}/beta", c.graph_url, c.graph_url);
     println!("  authority:     {}/{}", c.authority_url, c.tenant_id);
     println!("  client id:     {}", c.client_id);
-    println!("  client secret: {}", c.client_secret);
+    let connection_path = connection::path_in(&data_dir);
+    if previous.as_ref().is_some_and(|p| p.client_id == c.client_id && p.client_secret == c.client_secret) {
+        println!("  client secret: unchanged, in {}", connection_path.display());
+    } else {
+        println!("  client secret: {}", c.client_secret);
+    }
     if let Some(ca) = &c.ca_certificate {
         println!("  CA to trust:   {ca}");
     }
     if let (Some(console), Some(upn), Some(password)) = (&c.console_url, &c.admin_user_principal_name, &c.admin_password) {
-        println!("  admin console: {console}  (sign in as {upn}, password {password})");
+        if previous.as_ref().and_then(|p| p.admin_password.as_deref()) == Some(password.as_str()) {
+            println!("  admin console: {console}  (sign in as {upn}, password unchanged: adminPassword in connection.json)");
+        } else {
+            println!("  admin console: {console}  (sign in as {upn}, password {password})");
+        }
     }
-    println!("  connection:    {}", connection::path_in(&data_dir).display());
+    println!("  connection:    {}", connection_path.display());
     if server.services.mail.is_configured() {
         println!("  mail:          delivered over SMTP");
     } else {

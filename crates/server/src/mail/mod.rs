@@ -33,7 +33,7 @@ pub struct MailSettings {
 impl std::fmt::Debug for MailSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MailSettings")
-            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "***"))
+            .field("smtp_url", &self.smtp_url.as_deref().map(crate::config::redact_url_password))
             .field("from", &self.from)
             .field("retry", &self.retry)
             .finish_non_exhaustive()

@@ -40,12 +40,24 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// A rendered message in one language.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Rendered {
     pub language: &'static str,
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+/// The bodies hold the redeem link or the one-time passcode: `Debug` leaves them out.
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendered")
+            .field("language", &self.language)
+            .field("subject", &self.subject)
+            .field("text", &guestlist_identity::REDACTED)
+            .field("html", &guestlist_identity::REDACTED)
+            .finish()
+    }
 }
 
 /// What the invitation email says (contract §4.1).
@@ -117,6 +129,15 @@ mod tests {
             let code = one_time_passcode(language, &PasscodeContent { organization: "Contoso", code: "12345678", minutes: 30 }).unwrap();
             assert!(code.text.contains("12345678") && code.html.contains("12345678") && code.subject.contains("Contoso"));
         }
+    }
+
+    #[test]
+    fn debug_of_rendered_mail_leaves_out_the_link_and_the_code() {
+        let invitation = invitation("en-US", &content(None)).unwrap();
+        let code = one_time_passcode("en-US", &PasscodeContent { organization: "Contoso", code: "12345678", minutes: 30 }).unwrap();
+        let shown = format!("{invitation:?} {code:?}");
+        assert!(!shown.contains("ticket=abc") && !shown.contains("token=xyz") && !shown.contains("12345678"), "{shown}");
+        assert!(shown.contains("text: [redacted]") && shown.contains(&invitation.subject), "{shown}");
     }
 
     #[test]

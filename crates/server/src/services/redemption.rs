@@ -30,7 +30,11 @@ pub struct RedeemLink {
 
 impl std::fmt::Debug for RedeemLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedeemLink").field("tenant", &self.tenant).field("user", &self.user).field("ticket", &"***").finish()
+        f.debug_struct("RedeemLink")
+            .field("tenant", &self.tenant)
+            .field("user", &self.user)
+            .field("ticket", &guestlist_identity::REDACTED)
+            .finish()
     }
 }
 

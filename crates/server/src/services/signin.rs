@@ -13,7 +13,7 @@ use guestlist_domain::tenant::Application;
 use guestlist_domain::user::UserType;
 use guestlist_domain::{Tenant, User};
 use guestlist_identity::oauth::TokenEndpointError;
-use guestlist_identity::tokens::{client_info, verify_client_secret, UserTokenRequest};
+use guestlist_identity::tokens::{client_info, UserTokenRequest};
 use guestlist_store::{StoredPassword, UserKey};
 
 use super::tokens::{ClientCredentials, TokenFailure};
@@ -129,7 +129,7 @@ impl From<guestlist_store::StoreError> for SignInFailure {
 }
 
 /// `POST /devicecode`'s answer.
-#[derive(Debug, Clone)]
+#[derive(Clone)] // Debug: services::tokens, secrets redacted
 pub struct DeviceAuthorization {
     pub device_code: String,
     pub user_code: String,
@@ -140,14 +140,14 @@ pub struct DeviceAuthorization {
 }
 
 /// A signed-in admin console session: a delegated access token and its lifetime in seconds.
-#[derive(Debug, Clone)]
+#[derive(Clone)] // Debug: services::tokens, secrets redacted
 pub struct ConsoleSession {
     pub access_token: String,
     pub expires_in: u64,
 }
 
 /// A delegated token response.
-#[derive(Debug, Clone)]
+#[derive(Clone)] // Debug: services::tokens, secrets redacted
 pub struct DelegatedTokens {
     pub access_token: String,
     pub expires_in: u64,
@@ -518,18 +518,14 @@ impl Services {
     }
 
     /// The delegated grants of the token endpoint: `authorization_code`, `refresh_token` and
-    /// `urn:ietf:params:oauth:grant-type:device_code`. Public clients send no secret; a client
-    /// that sends one must send its own.
+    /// `urn:ietf:params:oauth:grant-type:device_code`. Public clients send no secret;
+    /// confidential ones must send theirs (`tokens::authenticate_client`).
     pub async fn delegated_grant(&self, tenant_segment: &str, form: &ClientCredentials) -> Result<DelegatedTokens, TokenFailure> {
         let tenant = self.store.tenant(tenant_segment).await.map_err(ServiceError::from)?;
         let tenant = tenant.ok_or_else(|| TokenEndpointError::UnknownTenant { tenant: tenant_segment.to_string() })?;
         let client_id = form.client_id.as_deref().ok_or(TokenEndpointError::MissingParameter { name: "client_id" })?;
         let app = self.client(&tenant, tenant_segment, client_id).await?;
-        if let Some(secret) = form.client_secret.as_deref().filter(|s| !s.is_empty()) {
-            if !verify_client_secret(secret, &app.secret_hash) {
-                return Err(TokenEndpointError::InvalidClientSecret { app_id: client_id.to_string() }.into());
-            }
-        }
+        super::tokens::authenticate_client(&app, form)?;
         let now = Utc::now();
         self.prune_spent_grants_now_and_then(now);
         let grant_type = form.grant_type.as_deref().unwrap_or_default();

@@ -50,6 +50,25 @@ pub struct AppCredentials {
     pub client_secret: String,
 }
 
+impl std::fmt::Debug for DemoAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoAdmin")
+            .field("user_principal_name", &self.user_principal_name)
+            .field("password", &guestlist_identity::REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("tenant", &self.tenant.id)
+            .field("app_id", &self.app.app_id)
+            .field("client_secret", &guestlist_identity::REDACTED)
+            .finish()
+    }
+}
+
 impl Services {
     /// The first tenant, created with an all-permissions app on first start. With a known
     /// secret (from the previous connection.json) that still matches, it is kept; otherwise the
@@ -92,13 +111,18 @@ impl Services {
     }
 
     /// The "guestlist CLI" public client of a tenant, registered once: `guestlist login` signs
-    /// people in through it with the device code flow. It has no application permissions, and
-    /// its secret is thrown away (public clients send none).
+    /// people in through it with the device code flow. It has no application permissions and no
+    /// secret (public clients send none; `tokens::is_public_client`). Earlier versions gave it a
+    /// secret nobody knew, which is dropped here.
     pub async fn ensure_cli_app(&self, tenant: &Tenant) -> ServiceResult<Application> {
-        if let Some(app) = self.store.applications(tenant.id).await?.into_iter().find(|a| a.display_name == CLI_APP_NAME) {
+        if let Some(mut app) = self.store.applications(tenant.id).await?.into_iter().find(|a| a.display_name == CLI_APP_NAME) {
+            if !app.secret_hash.is_empty() {
+                self.store.set_application_secret_hash(tenant.id, app.app_id, "").await?;
+                app.secret_hash.clear();
+            }
             return Ok(app);
         }
-        Ok(self.add_application(tenant, CLI_APP_NAME, Vec::new()).await?.app)
+        self.register_application(tenant, CLI_APP_NAME, Vec::new(), String::new()).await
     }
 
     /// The admin console's client of a tenant, registered once (no application permissions;
@@ -159,18 +183,31 @@ impl Services {
         Ok(DemoAdmin { user_principal_name: upn, password })
     }
 
+    /// A confidential app with a new secret.
     pub async fn add_application(&self, tenant: &Tenant, name: &str, permissions: Vec<AppPermission>) -> ServiceResult<AppCredentials> {
         let client_secret = generate_client_secret();
+        let app = self.register_application(tenant, name, permissions, hash_client_secret(&client_secret)).await?;
+        Ok(AppCredentials { tenant: tenant.clone(), app, client_secret })
+    }
+
+    /// An empty `secret_hash` registers a public client.
+    async fn register_application(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        permissions: Vec<AppPermission>,
+        secret_hash: String,
+    ) -> ServiceResult<Application> {
         let app = Application {
             tenant_id: tenant.id,
             app_id: ObjectId::new_random(),
             service_principal_id: ObjectId::new_random(),
             display_name: name.to_string(),
-            secret_hash: hash_client_secret(&client_secret),
+            secret_hash,
             app_roles: permissions,
             created_date_time: Utc::now(),
         };
         self.store.insert_application(&app).await?;
-        Ok(AppCredentials { tenant: tenant.clone(), app, client_secret })
+        Ok(app)
     }
 }

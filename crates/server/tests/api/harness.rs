@@ -101,6 +101,7 @@ impl TestServer {
             no_demo_admin: true,
             limits: Default::default(),
             mail: Default::default(),
+            key_encryption: Default::default(),
         }
     }
 

@@ -24,6 +24,7 @@ mod redemption;
 mod reset;
 mod roles;
 mod schema;
+mod secrets;
 mod server;
 mod signin;
 mod signin_limits;

@@ -219,7 +219,7 @@ async fn delegated_token(server: &TestServer, username: &str) -> String {
     let http = crate::browser::client(server);
     let scope = ["User.Invite.All", "User.ReadWrite.All"].map(|s| format!("https://graph.microsoft.com/{s}")).join(" ");
     let params = vec![
-        ("client_id", server.connection.client_id.clone()),
+        ("client_id", server.connection.cli_client_id.clone().expect("public client")),
         ("response_type", "code".to_string()),
         ("redirect_uri", REDIRECT.to_string()),
         ("scope", format!("openid {scope}")),
@@ -243,7 +243,7 @@ async fn delegated_token(server: &TestServer, username: &str) -> String {
         .post(format!("{}/{}/oauth2/v2.0/token", server.connection.authority_url, server.connection.tenant_id))
         .form(&[
             ("grant_type", "authorization_code"),
-            ("client_id", server.connection.client_id.as_str()),
+            ("client_id", server.connection.cli_client_id.as_deref().expect("public client")),
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),

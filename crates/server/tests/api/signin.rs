@@ -57,7 +57,7 @@ fn form_state(set_cookie: Option<String>, html: &str) -> (String, String) {
 
 fn authorize_params(server: &TestServer, scope: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("client_id", server.connection.client_id.clone()),
+        ("client_id", server.connection.cli_client_id.clone().expect("public client")),
         ("response_type", "code".into()),
         ("redirect_uri", REDIRECT.into()),
         ("scope", scope.into()),
@@ -114,7 +114,7 @@ async fn token_request(server: &TestServer, form: &[(&str, &str)]) -> (StatusCod
 }
 
 async fn redeem(server: &TestServer, code: &str, verifier: &str) -> (StatusCode, Value) {
-    let client_id = server.connection.client_id.clone();
+    let client_id = server.connection.cli_client_id.clone().expect("public client");
     token_request(
         server,
         &[
@@ -130,7 +130,7 @@ async fn redeem(server: &TestServer, code: &str, verifier: &str) -> (StatusCode,
 }
 
 async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, Value) {
-    let client_id = server.connection.client_id.clone();
+    let client_id = server.connection.cli_client_id.clone().expect("public client");
     token_request(server, &[("grant_type", "refresh_token"), ("client_id", &client_id), ("refresh_token", refresh_token)]).await
 }
 
@@ -165,10 +165,10 @@ both_engines! {
         assert_eq!(access["idtyp"], "user");
         assert_eq!(access["oid"], user_id);
         assert_eq!(access["upn"], upn(&server, "amelia"));
-        assert_eq!(access["appid"], server.connection.client_id);
+        assert_eq!(access["appid"], server.connection.cli_client_id.as_deref().expect("public client"));
         assert!(access.get("roles").is_none());
         let id_token = claims(tokens["id_token"].as_str().unwrap());
-        assert_eq!(id_token["aud"], server.connection.client_id);
+        assert_eq!(id_token["aud"], server.connection.cli_client_id.as_deref().expect("public client"));
         assert_eq!(id_token["nonce"], "n-456");
         assert_eq!(id_token["preferred_username"], upn(&server, "amelia"));
 
@@ -198,7 +198,7 @@ both_engines! {
         let (status, body) = redeem(&server, &code, "another-verifier-another-verifier-another-verifier").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_token_error(&body, "invalid_grant", 501481);
-        let client_id = server.connection.client_id.clone();
+        let client_id = server.connection.cli_client_id.clone().expect("public client");
         let code = code_for(&server, SCOPE, &upn(&server, "bruno")).await;
         let (status, body) = token_request(&server, &[("grant_type", "authorization_code"), ("client_id", &client_id), ("code", &code),
             ("redirect_uri", "http://localhost:9999/other"), ("code_verifier", VERIFIER)]).await;
@@ -260,7 +260,7 @@ both_engines! {
 
     async fn device_code_polling_follows_the_device_login(server: TestServer) {
         create_member(&server, "elena").await;
-        let client_id = server.connection.client_id.clone();
+        let client_id = server.connection.cli_client_id.clone().expect("public client");
         let url = format!("{}/{}/oauth2/v2.0/devicecode", server.connection.authority_url, server.connection.tenant_id);
         let start = |scope: &'static str| {
             let (http, url, client_id) = (server.http.clone(), url.clone(), client_id.clone());
@@ -475,7 +475,7 @@ both_engines! {
     async fn a_device_login_asks_for_a_new_password_before_approving(server: TestServer) {
         let user_id = create_member_with(&server, "lior", json!({"password": PASSWORD, "forceChangePasswordNextSignIn": true})).await;
         let username = upn(&server, "lior");
-        let client_id = server.connection.client_id.clone();
+        let client_id = server.connection.cli_client_id.clone().expect("public client");
         let url = format!("{}/{}/oauth2/v2.0/devicecode", server.connection.authority_url, server.connection.tenant_id);
         let response = server.http.post(url).form(&[("client_id", client_id.as_str()), ("scope", "User.Read.All")]).send().await.unwrap();
         let device: Value = response.json().await.unwrap();
@@ -630,7 +630,7 @@ both_engines! {
         use guestlist_domain::signin::{secret_hash, GrantKind, GrantState, OAuthGrant};
         let user_id = create_member(&server, "hanna").await;
         let store = &server.services().store;
-        let client_id = guestlist_domain::ObjectId::parse(&server.connection.client_id).unwrap();
+        let client_id = guestlist_domain::ObjectId::parse(server.connection.cli_client_id.as_deref().expect("public client")).unwrap();
         let tenant_id = guestlist_domain::ObjectId::parse(&server.connection.tenant_id).unwrap();
         let past = chrono::Utc::now() - chrono::Duration::seconds(1);
         let grant = |secret: &str, kind: GrantKind, state: GrantState| OAuthGrant {
@@ -657,7 +657,7 @@ both_engines! {
         let mut device = grant("expired-device", GrantKind::DeviceCode, GrantState::Pending);
         device.user_code = Some("EXPIREDXX".into());
         store.insert_oauth_grant(&device).await.unwrap();
-        let client = server.connection.client_id.clone();
+        let client = server.connection.cli_client_id.clone().expect("public client");
         let (status, body) = token_request(
             &server,
             &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("client_id", &client), ("device_code", "expired-device")],
@@ -701,7 +701,7 @@ both_engines! {
             tenant_id,
             kind: GrantKind::RefreshToken,
             state,
-            client_id: ObjectId::parse(&server.connection.client_id).unwrap(),
+            client_id: ObjectId::parse(server.connection.cli_client_id.as_deref().expect("public client")).unwrap(),
             user_id: Some(user_id),
             family_id: ObjectId::new_random(),
             scope: "User.Read.All offline_access".into(),
