@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use guestlist_domain::ObjectId;
-use guestlist_identity::{generate_signing_key, Keyring};
+use guestlist_identity::signing::kid_for_private_key_pem;
+use guestlist_identity::Keyring;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
@@ -26,12 +27,14 @@ struct Signer {
 fn signer() -> &'static Signer {
     static SIGNER: OnceLock<Signer> = OnceLock::new();
     SIGNER.get_or_init(|| {
-        let key = generate_signing_key().expect("an RSA key");
+        // A fixed key: generating one costs seconds in a sanitized build, and the first input would time out.
+        let pem = include_str!("test_signing_key.pem");
+        let kid = kid_for_private_key_pem(pem).expect("the key's kid");
         let created = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("a fixed time");
-        let keyring = Keyring::new([(key.kid.clone(), key.private_key_pem.clone(), created)]).expect("a keyring");
-        let private = RsaPrivateKey::from_pkcs8_pem(&key.private_key_pem).expect("the key as PKCS#8");
+        let keyring = Keyring::new([(kid.clone(), pem, created)]).expect("a keyring");
+        let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("the key as PKCS#8");
         let encoding = EncodingKey::from_rsa_der(private.to_pkcs1_der().expect("the key as PKCS#1").as_bytes());
-        Signer { keyring, kid: key.kid, encoding }
+        Signer { keyring, kid, encoding }
     })
 }
 
