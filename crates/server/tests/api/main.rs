@@ -20,6 +20,7 @@ mod policies;
 mod queries;
 mod redemption;
 mod reset;
+mod robustness;
 mod roles;
 mod schema;
 mod server;
