@@ -8,7 +8,7 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{both_engines, TestServer};
+use crate::harness::{assert_graph_error, both_engines, TestServer};
 
 const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
 /// Over the server's 1 MiB body limit.
@@ -527,5 +527,34 @@ both_engines! {
         let (status, body) = server.get("/v1.0/users").await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(snapshot(&server, &invitation_id).await, before);
+    }
+}
+
+both_engines! {
+    async fn text_holding_u0000_is_refused_alike_on_both_engines(server: TestServer) {
+        let (status, group) = server
+            .post("/v1.0/groups", json!({"displayName": "Nul", "mailEnabled": false, "mailNickname": "nul", "securityEnabled": true}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{group}");
+        let group = group["id"].as_str().expect("group id");
+        let (status, body) = server.patch(&format!("/v1.0/groups/{group}"), json!({"description": "a\u{0}b"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_graph_error(&body, "Request_BadRequest", "U+0000");
+        let (status, body) = server.post("/v1.0/invitations", json!({"invitedUserEmailAddress": "nul@example.com",
+            "inviteRedirectUrl": "https://myapps.microsoft.com", "invitedUserMessageInfo": {"customizedMessageBody": "\u{0}"}})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(server.user_count().await, 0);
+
+        let response = server
+            .http
+            .post(format!("{}/%00/oauth2/v2.0/token", server.connection.authority_url))
+            .form(&[("grant_type", "client_credentials"), ("client_id", server.connection.client_id.as_str()), ("client_secret", "x")])
+            .send()
+            .await
+            .expect("answered");
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_tenant", "{body}");
     }
 }
