@@ -7,7 +7,7 @@
 #
 # PostgreSQL: uses GUESTLIST_TEST_DATABASE_URL when set (a superuser-ish URL: the suites create and
 # drop their own databases); otherwise starts a throwaway server (scripts/throwaway-postgres.sh).
-# GUESTLIST_SKIP_CARGO_TEST=1, GUESTLIST_SKIP_PYTHON=1, GUESTLIST_SKIP_NODE=1, GUESTLIST_SKIP_E2E=1 skip a suite (for quick
+# GUESTLIST_SKIP_CARGO_TEST=1, GUESTLIST_SKIP_FUZZ=1, GUESTLIST_SKIP_PYTHON=1, GUESTLIST_SKIP_NODE=1, GUESTLIST_SKIP_E2E=1 skip a suite (for quick
 # local iterations; the build always runs).
 set -euo pipefail
 
@@ -100,6 +100,14 @@ elif [[ $BUILD_OK -eq 1 ]]; then
   run_step "cargo test --workspace" cargo test --workspace --quiet
 else
   skip_step "cargo test --workspace" "build failed"
+fi
+
+# ---------------------------------------------------------------- (b2) bounded fuzzing
+# scripts/fuzz.sh: every cargo-fuzz target for 15 s (nightly toolchain; installs cargo-fuzz if missing).
+if [[ "${GUESTLIST_SKIP_FUZZ:-}" == 1 ]]; then
+  skip_step "fuzz (bounded)" "GUESTLIST_SKIP_FUZZ=1"
+else
+  run_step "fuzz (bounded)" "$ROOT/scripts/fuzz.sh"
 fi
 
 # ---------------------------------------------------------------- (c) Python compat

@@ -81,6 +81,7 @@ pub fn parse_bulk_invitations(bytes: &[u8], default_send_email: bool) -> Result<
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut columns: Option<Columns> = None;
     let mut rows = Vec::new();
+    let mut lines = LineCounter { text: text.as_bytes(), counted_to: 0, line: 1 };
     for record in reader.records() {
         let record = record.map_err(|e| BulkFileError::Malformed(e.to_string()))?;
         // The line a record starts on, counted from its byte offset: the csv crate's own line
@@ -89,7 +90,7 @@ pub fn parse_bulk_invitations(bytes: &[u8], default_send_email: bool) -> Result<
         while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) {
             start += 1; // a record's position may point at the line end before it
         }
-        let line = 1 + text.as_bytes()[..start].iter().filter(|b| **b == b'\n').count() as u64;
+        let line = lines.advance_to(start);
         let blank = record.iter().all(|cell| cell.trim().is_empty());
         let first = record.get(0).unwrap_or_default().trim();
         if blank || first.to_ascii_lowercase().starts_with("version:") {
@@ -120,6 +121,28 @@ pub fn parse_bulk_invitations(bytes: &[u8], default_send_email: bool) -> Result<
         return Err(BulkFileError::NoRows);
     }
     Ok(rows)
+}
+
+/// The line of a byte offset, counting line ends as the csv reader does (`\n`, `\r\n` and a lone `\r`) and
+/// moving forward only, so a file costs one pass however many rows it has.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    counted_to: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    fn advance_to(&mut self, offset: usize) -> u64 {
+        let offset = offset.min(self.text.len());
+        for index in self.counted_to..offset {
+            let byte = self.text[index];
+            if byte == b'\n' || (byte == b'\r' && self.text.get(index + 1) != Some(&b'\n')) {
+                self.line += 1;
+            }
+        }
+        self.counted_to = self.counted_to.max(offset);
+        self.line
+    }
 }
 
 fn row_request(
@@ -169,6 +192,14 @@ mod tests {
     use super::*;
 
     const TEMPLATE_HEAD: &str = "version:v1.0\nEmail address to invite [inviteeEmail] Required,Redirection url [inviteRedirectURL] Required,Send invitation message (true or false) [sendEmail],Customized invitation message [customizedMessageBody]\n";
+
+    /// Found by fuzzing: a lone CR ends a record for the csv reader, so it starts a line too (two rows had one line).
+    #[test]
+    fn lone_carriage_returns_count_as_line_ends() {
+        let file = "inviteeEmail,inviteRedirectURL\ra@example.com,https://x.example\rb@example.com,https://x.example\r\nc@example.com,https://x.example\n";
+        let lines: Vec<u64> = parse_bulk_invitations(file.as_bytes(), true).unwrap().iter().map(|row| row.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+    }
 
     #[test]
     fn reads_entras_template_with_its_examples_row() {

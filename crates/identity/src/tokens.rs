@@ -367,7 +367,8 @@ impl Keyring {
         let (Some(exp), Some(nbf)) = (claims.exp, claims.nbf) else {
             return Err(TokenError::Expired);
         };
-        if now > exp + LEEWAY_SECONDS || now + LEEWAY_SECONDS < nbf {
+        // Saturating: `exp` and `nbf` are the token's own numbers, anywhere in i64's range.
+        if now > exp.saturating_add(LEEWAY_SECONDS) || now.saturating_add(LEEWAY_SECONDS) < nbf {
             return Err(TokenError::Expired);
         }
 
@@ -545,6 +546,20 @@ mod tests {
         assert_eq!(validated.token_id, claims["uti"].as_str().unwrap());
         assert_eq!(validated.expires_at.timestamp(), iat + 3600);
         assert_eq!(validated.expires_at, issued.expires_at);
+    }
+
+    /// Found by fuzzing: `exp` near i64::MAX overflowed the leeway addition (a panic in debug builds).
+    #[test]
+    fn extreme_lifetimes_are_refused_without_overflow() {
+        let ring = keyring_of(&[&test_keys()[0]]);
+        let token = ring.issue_app_token(&request(Utc::now()), ORIGIN).unwrap().access_token;
+        for (exp, nbf) in [(i64::MAX, 0), (i64::MAX, i64::MIN), (i64::MIN, i64::MIN), (0, i64::MAX)] {
+            let mut claims = payload(&token);
+            claims["exp"] = json!(exp);
+            claims["nbf"] = json!(nbf);
+            let refused = ring.validate(&sign_raw(&claims, &test_keys()[0].kid), ORIGIN);
+            assert!(matches!(refused, Err(TokenError::Expired | TokenError::Malformed)), "exp {exp}, nbf {nbf}: {refused:?}");
+        }
     }
 
     #[test]

@@ -215,6 +215,8 @@ macro_rules! impl_store {
                 async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<Tenant>> {
                     let rows = match ObjectId::parse(id_or_domain) {
                         Ok(id) => self.read(&schema::TENANT_BY_ID, vec![id.into()]).await?,
+                        // No domain holds U+0000, and PostgreSQL refuses it in a text parameter.
+                        Err(_) if id_or_domain.contains('\0') => return Ok(None),
                         Err(_) => self.read(&schema::TENANT_BY_DOMAIN, vec![id_or_domain.into()]).await?,
                     };
                     one(rows, schema::tenant_from_row)

@@ -22,6 +22,7 @@ mod queries;
 mod query_limits;
 mod redemption;
 mod reset;
+mod robustness;
 mod roles;
 mod schema;
 mod secrets;

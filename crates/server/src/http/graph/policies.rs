@@ -23,6 +23,9 @@ use crate::services::policies::B2B_MANAGEMENT_POLICY_TYPE;
 
 fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) if super::wire::holds_nul(&map) => {
+            Err(ApiError::bad_request("Invalid request body: text may not contain the character U+0000."))
+        }
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object.")),
         Err(e) => Err(ApiError::bad_request(format!("Invalid JSON in the request body: {e}"))),

@@ -117,6 +117,23 @@ pub struct JsonBody {
     invitation_api: bool,
 }
 
+/// Whether any member name or string in the body holds U+0000: a walk over a work list, not recursion.
+pub(crate) fn holds_nul(members: &Map<String, Value>) -> bool {
+    let mut pending: Vec<(Option<&String>, &Value)> = members.iter().map(|(name, value)| (Some(name), value)).collect();
+    while let Some((name, value)) = pending.pop() {
+        if name.is_some_and(|name| name.contains('\0')) {
+            return true;
+        }
+        match value {
+            Value::String(text) if text.contains('\0') => return true,
+            Value::Array(items) => pending.extend(items.iter().map(|item| (None, item))),
+            Value::Object(inner) => pending.extend(inner.iter().map(|(name, value)| (Some(name), value))),
+            _ => {}
+        }
+    }
+    false
+}
+
 impl JsonBody {
     pub fn parse(bytes: &[u8], invitation_api: bool) -> Result<Self, ApiError> {
         let error = |message: &str| if invitation_api { ApiError::invitation_bad_request(message) } else { ApiError::bad_request(message) };
@@ -124,6 +141,10 @@ impl JsonBody {
             return Err(error("Empty Payload. JSON content expected."));
         }
         match serde_json::from_slice::<Value>(bytes) {
+            // PostgreSQL cannot store U+0000 in text (SQLite can): refused here so both engines answer alike.
+            Ok(Value::Object(members)) if holds_nul(&members) => {
+                Err(error("Invalid request body: text may not contain the character U+0000."))
+            }
             Ok(Value::Object(members)) => Ok(JsonBody { members, invitation_api }),
             Ok(_) => Err(error("Invalid request body: a JSON object is expected.")),
             Err(e) => Err(error(&format!(
