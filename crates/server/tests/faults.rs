@@ -581,7 +581,8 @@ async fn postgres_restart_under_load() {
 
 // ---- c. redemption on one replica races a reset on the other ---------------------------------
 
-const ROUNDS: usize = 8;
+const ROUNDS: usize = 16;
+const ACCEPT_DELAY_STEP: Duration = Duration::from_millis(1);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redemption_races_reset_across_replicas() {
@@ -634,7 +635,14 @@ async fn redemption_races_reset_across_replicas() {
                                 "invitedUser": {"id": user_id}, "resetRedemption": true});
         let reset_request =
             pair.http.post(format!("{}/v1.0/invitations", b.connection.graph_url)).bearer_auth(&pair.tokens[1]).json(&reset_body);
-        let (accepted, reset) = tokio::join!(guest.post("/redeem/consent", &accept_form), reset_request.send());
+        // The accept starts a little later each round, so the rounds sweep across the window in
+        // which the two writes overlap (which one wins is reported, not asserted).
+        let accept_delay = ACCEPT_DELAY_STEP * round as u32;
+        let accept = async {
+            tokio::time::sleep(accept_delay).await;
+            guest.post("/redeem/consent", &accept_form).await
+        };
+        let (accepted, reset) = tokio::join!(accept, reset_request.send());
         let reset = reset.expect("the reset is answered");
         assert_eq!(reset.status(), StatusCode::CREATED, "reset on B\n{}", pair.logs());
         let reset: Value = reset.json().await.unwrap();
