@@ -44,6 +44,8 @@ use crate::browser::Browser;
 const REQUEST_BOUND: Duration = Duration::from_secs(30);
 /// How long a replica may take to serve again after PostgreSQL is back before the test fails.
 const RECOVERY_BOUND: Duration = Duration::from_secs(60);
+/// How long PostgreSQL stays down in `postgres_restart_under_load`.
+const OUTAGE: Duration = Duration::from_secs(8);
 /// Concurrent load clients, spread over both replicas.
 const CLIENTS: usize = 6;
 const REDIRECT: &str = "https://apps.example.net/welcome";
@@ -530,7 +532,8 @@ async fn postgres_restart_under_load() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stopped_at = Instant::now();
     tokio::task::block_in_place(|| cluster.stop_fast());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Longer than the server's wait for a database connection (5 s), so callers get 503s.
+    tokio::time::sleep(OUTAGE).await;
     tokio::task::block_in_place(|| cluster.start());
     let back_at = Instant::now();
 
