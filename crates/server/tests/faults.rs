@@ -246,12 +246,10 @@ impl Pair {
         }
         let http = builder.build().expect("client");
         let mut add_app = Command::new(env!("CARGO_BIN_EXE_guestlist"));
-        add_app.args(["app", "add", "--database-url", &database_url, "--name", "fault test", "--json"]).args([
-            "--permission",
-            "User.Invite.All",
-            "--permission",
-            "User.ReadWrite.All",
-        ]);
+        add_app.args(["app", "add", "--database-url", &database_url, "--name", "fault test", "--json"]);
+        for permission in ["User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All", "RoleManagement.ReadWrite.Directory"] {
+            add_app.args(["--permission", permission]);
+        }
         let output = tokio::task::block_in_place(|| add_app.output()).expect("guestlist app add");
         assert!(output.status.success(), "app add: {}", String::from_utf8_lossy(&output.stderr));
         let app: Value = serde_json::from_slice(&output.stdout).expect("app add --json");
@@ -527,13 +525,15 @@ async fn postgres_restart_under_load() {
     let cluster = Cluster::create(bin);
     let database_url = cluster.create_database("faults_restart").await;
     let pair = Pair::start(database_url, None).await;
+    let probes = OutageProbes::prepare(&pair).await;
     let load = Load::start(&pair.http, pair.targets());
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stopped_at = Instant::now();
     tokio::task::block_in_place(|| cluster.stop_fast());
-    // Longer than the server's wait for a database connection (5 s), so callers get 503s.
-    tokio::time::sleep(OUTAGE).await;
+    probes.check_while_down(&pair).await;
+    // Longer than the server's wait for a database connection (5 s), so the load gets 503s too.
+    tokio::time::sleep(OUTAGE.saturating_sub(stopped_at.elapsed())).await;
     tokio::task::block_in_place(|| cluster.start());
     let back_at = Instant::now();
 
@@ -580,6 +580,81 @@ async fn postgres_restart_under_load() {
     assert!(wrong.is_empty(), "answers other than 201 or 503 with Retry-After: {wrong:?}\n{}", pair.logs());
     assert!(max_during < REQUEST_BOUND, "a request waited {max_during:?}");
     assert!(unavailable > 0, "the outage was seen by the load (else this scenario proved nothing)");
+}
+
+/// Requests other than the Graph API's during the outage: a guest's redeem link, a signed-in
+/// admin's console page, and the token endpoint; each must say "try again" with 503 and
+/// `Retry-After`, as pages or as the endpoint's own error shape.
+struct OutageProbes {
+    redeem_link: String,
+    console: Browser,
+}
+
+const MEMBER_PASSWORD: &str = "Corr3ct-Horse!";
+const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+impl OutageProbes {
+    async fn prepare(pair: &Pair) -> OutageProbes {
+        let invited = post_json(
+            pair,
+            0,
+            "/v1.0/invitations",
+            json!({"invitedUserEmailAddress": "probe@guest.example", "inviteRedirectUrl": REDIRECT}),
+        )
+        .await;
+        let domain = &pair.replicas[1].connection.tenant_domain;
+        let upn = format!("probe-admin@{domain}");
+        let member = post_json(
+            pair,
+            1,
+            "/v1.0/users",
+            json!({"accountEnabled": true, "displayName": "Probe admin", "mailNickname": "probe-admin", "userPrincipalName": upn,
+                   "passwordProfile": {"password": MEMBER_PASSWORD, "forceChangePasswordNextSignIn": false}}),
+        )
+        .await;
+        post_json(
+            pair,
+            1,
+            "/v1.0/roleManagement/directory/roleAssignments",
+            json!({"principalId": member["id"], "roleDefinitionId": GLOBAL_ADMINISTRATOR, "directoryScopeId": "/"}),
+        )
+        .await;
+        let mut console = Browser {
+            http: pair.http.clone(),
+            origin: pair.replicas[1].connection.graph_url.clone(),
+            cookies: BTreeMap::new(),
+            csrf_token: None,
+        };
+        assert_eq!(console.console_sign_in(&upn, MEMBER_PASSWORD).await.status, StatusCode::SEE_OTHER);
+        assert_eq!(console.get("/console/guests").await.status, StatusCode::OK);
+        OutageProbes { redeem_link: invited["inviteRedeemUrl"].as_str().unwrap().to_string(), console }
+    }
+
+    /// Runs while PostgreSQL is down (the caller starts it again only afterwards).
+    async fn check_while_down(mut self, pair: &Pair) {
+        let a = &pair.replicas[0].connection;
+        let mut guest = Browser { http: pair.http.clone(), origin: a.graph_url.clone(), cookies: BTreeMap::new(), csrf_token: None };
+        let token_request = pair.http.post(format!("{}/{}/oauth2/v2.0/token", a.authority_url, a.tenant_id)).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "00000000-0000-0000-0000-000000000000"),
+            ("client_secret", "whatever"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ]);
+        let (landing, console, token) =
+            tokio::join!(guest.get(&self.redeem_link), self.console.get("/console/guests"), token_request.send());
+        for (what, page) in [("redeem page", &landing), ("console page", &console)] {
+            assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {}\n{}", page.body, pair.logs());
+            assert!(page.headers.contains_key("retry-after"), "{what} without Retry-After");
+            assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{what}");
+            assert!(page.says("try again") || page.says("Try again"), "{what}: {}", page.body);
+        }
+        let token = token.expect("the token endpoint answers");
+        assert_eq!(token.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(token.headers().contains_key("retry-after"));
+        let body: Value = token.json().await.unwrap();
+        assert_eq!(body["error"], "server_error", "{body}");
+        println!("faults/postgres-restart: during the outage the redeem page, a console page and the token endpoint answered 503 with Retry-After");
+    }
 }
 
 // ---- c. redemption on one replica races a reset on the other ---------------------------------
@@ -708,8 +783,10 @@ async fn post_json(pair: &Pair, replica: usize, path: &str, body: Value) -> Valu
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "POST {path}: {body}");
+    body
 }
 
 fn with(fields: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
