@@ -797,10 +797,13 @@ fn with(fields: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, Str
 
 // ---- a mail catcher for the one-time passcodes -----------------------------------------------
 
+/// Every message received: its recipients and its raw text.
+type Messages = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
 /// A minimal SMTP server on loopback that keeps every message (both replicas deliver to it).
 struct Mailbox {
     url: String,
-    messages: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    messages: Messages,
 }
 
 impl Mailbox {
@@ -845,7 +848,7 @@ impl Mailbox {
     }
 }
 
-async fn smtp_session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<(Vec<String>, String)>>>) -> std::io::Result<()> {
+async fn smtp_session(socket: tokio::net::TcpStream, store: Messages) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 faults-smtp ready\r\n").await?;
