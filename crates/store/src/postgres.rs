@@ -56,14 +56,15 @@ fn conflict_of(error: &dyn sqlx::error::DatabaseError) -> Conflict {
     }
 }
 
-/// Connection exceptions (08), insufficient resources (53), shutdowns (57P0x) and statements cut
-/// off by `statement_timeout` (57014) pass; a retry may succeed.
+/// Connection exceptions (08), insufficient resources (53), shutdowns (57P0x), statements cut
+/// off by `statement_timeout` (57014), and a transaction PostgreSQL chose to roll back (40001
+/// serialization failure, 40P01 deadlock victim) pass; a retry may succeed.
 fn is_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
     error.code().is_some_and(|code| is_unavailable_code(&code))
 }
 
 fn is_unavailable_code(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "57014"
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || ["57014", "40001", "40P01"].contains(&code)
 }
 
 fn map_error(error: sqlx::Error) -> StoreError {
@@ -94,12 +95,12 @@ mod tests {
             assert!(matches!(map_error(error), StoreError::Unavailable(_)));
         }
         // admin_shutdown (a fast stop), cannot_connect_now (starting up), too_many_connections,
-        // connection_failure, query_canceled (statement_timeout).
-        for code in ["57P01", "57P03", "53300", "08006", "57014"] {
+        // connection_failure, query_canceled (statement_timeout), serialization_failure, deadlock_detected.
+        for code in ["57P01", "57P03", "53300", "08006", "57014", "40001", "40P01"] {
             assert!(is_unavailable_code(code), "{code}");
         }
         // A constraint or syntax problem is ours, not the database's availability.
-        for code in ["23505", "42601", "40001"] {
+        for code in ["23505", "42601", "23503"] {
             assert!(!is_unavailable_code(code), "{code}");
         }
         assert!(matches!(map_error(sqlx::Error::RowNotFound), StoreError::Database(_)));
