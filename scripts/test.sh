@@ -7,7 +7,8 @@
 #
 # PostgreSQL: uses GUESTLIST_TEST_DATABASE_URL when set (a superuser-ish URL: the suites create and
 # drop their own databases); otherwise starts a throwaway server (scripts/throwaway-postgres.sh).
-# GUESTLIST_SKIP_CARGO_TEST=1, GUESTLIST_SKIP_FUZZ=1, GUESTLIST_SKIP_PYTHON=1, GUESTLIST_SKIP_NODE=1, GUESTLIST_SKIP_E2E=1 skip a suite (for quick
+# GUESTLIST_SKIP_CARGO_TEST=1, GUESTLIST_SKIP_FUZZ=1, GUESTLIST_SKIP_FAULTS=1, GUESTLIST_SKIP_PYTHON=1,
+# GUESTLIST_SKIP_NODE=1, GUESTLIST_SKIP_E2E=1 skip a suite (for quick
 # local iterations; the build always runs).
 set -euo pipefail
 
@@ -108,6 +109,26 @@ if [[ "${GUESTLIST_SKIP_FUZZ:-}" == 1 ]]; then
   skip_step "fuzz (bounded)" "GUESTLIST_SKIP_FUZZ=1"
 else
   run_step "fuzz (bounded)" "$ROOT/scripts/fuzz.sh"
+fi
+
+# ---------------------------------------------------------------- (b3) faults with replicas
+# crates/server/tests/faults.rs: two real servers on a PostgreSQL cluster of the test's own (it
+# kills one with -9, restarts PostgreSQL, races a redemption against a reset) and prints the
+# figures (acknowledged, lost, duplicated, 503s, other 5xx, latency, recovery). It needs Debian's
+# PostgreSQL server binaries; GUESTLIST_SKIP_FAULTS=1 skips it.
+faults_tests() {
+  GUESTLIST_FAULTS_PG_BIN=$1 timeout 900 cargo test -p guestlist --test faults --quiet -- --nocapture --test-threads=1
+}
+FAULTS_PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [[ "${GUESTLIST_SKIP_FAULTS:-}" == 1 ]]; then
+  skip_step "faults with replicas" "GUESTLIST_SKIP_FAULTS=1"
+elif [[ $BUILD_OK -ne 1 ]]; then
+  skip_step "faults with replicas" "build failed"
+elif [[ -z "$FAULTS_PG_BIN" || ! -x "$FAULTS_PG_BIN/pg_ctl" ]]; then
+  SUMMARY+=("$(printf '  %-34s FAILED        (no /usr/lib/postgresql/*/bin/pg_ctl: apt-get install postgresql)' "faults with replicas")")
+  FAILED=1
+else
+  run_step "faults with replicas" faults_tests "$FAULTS_PG_BIN"
 fi
 
 # ---------------------------------------------------------------- (c) Python compat

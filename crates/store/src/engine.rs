@@ -171,10 +171,17 @@ macro_rules! impl_store {
                 }
 
                 /// The user write, then `statements`, in one transaction.
-                async fn write_user_with(&self, write: &UserWrite, statements: Vec<Statement>) -> StoreResult<User> {
+                /// `before` runs ahead of the user row, `after` behind it, in one transaction.
+                async fn write_user_with(
+                    &self,
+                    write: &UserWrite,
+                    before: Vec<Statement>,
+                    statements: Vec<Statement>,
+                ) -> StoreResult<User> {
                     let write = write.clone();
                     self.transact(move |mut transaction| {
                         Box::pin(async move {
+                            execute_all(&mut transaction, before).await?;
                             let user = write_user_in(&mut transaction, &write).await?;
                             execute_all(&mut transaction, statements).await?;
                             Ok(Commit::Keep(user))
@@ -298,15 +305,19 @@ macro_rules! impl_store {
                 }
 
                 async fn write_user(&self, write: &UserWrite, audit: &[AuditRecord]) -> StoreResult<User> {
-                    self.write_user_with(write, schema::audit_statements(audit)?).await
+                    self.write_user_with(write, vec![], schema::audit_statements(audit)?).await
                 }
 
                 async fn record_invitation(&self, write: &InvitationWrite) -> StoreResult<User> {
-                    let mut statements = schema::invitation_statements(&write.invitation);
+                    // Lock order: the user's invitation rows before the user row, as redemption and
+                    // deletion take them; a reset racing a redemption on another replica then waits
+                    // for it instead of deadlocking with it (PostgreSQL would fail one of the two).
+                    let before = vec![schema::revoke_pending_invitations(&write.invitation)];
+                    let mut statements = vec![schema::invitation_insert(&write.invitation)];
                     statements.extend(schema::invitation_sponsor_statements(&write.invitation, &write.sponsors));
                     statements.extend(schema::audit_statements(&write.audit)?);
                     statements.extend(write.mail.iter().flat_map($crate::mail::mail_statements));
-                    self.write_user_with(&write.user, statements).await
+                    self.write_user_with(&write.user, before, statements).await
                 }
 
                 async fn invitation_by_ticket_hash(&self, tenant: TenantId, ticket_hash: &str) -> StoreResult<Option<InvitationRecord>> {

@@ -509,8 +509,13 @@ pub(crate) static INVITATIONS_FOR_USER: LazyLock<String> =
 pub(crate) const REVOKE_PENDING_INVITATIONS: &str =
     "UPDATE invitations SET state = 'revoked' WHERE tenant_id = $1 AND user_id = $2 AND state = 'pending'";
 
-/// Revokes the user's pending tickets, then inserts the new invitation.
-pub(crate) fn invitation_statements(invitation: &InvitationRecord) -> Vec<Statement> {
+/// Revokes the user's pending tickets (ahead of a new invitation).
+pub(crate) fn revoke_pending_invitations(invitation: &InvitationRecord) -> Statement {
+    Statement { sql: REVOKE_PENDING_INVITATIONS, values: vec![invitation.tenant_id.into(), invitation.user_id.into()] }
+}
+
+/// Inserts the new invitation.
+pub(crate) fn invitation_insert(invitation: &InvitationRecord) -> Statement {
     let values = vec![
         invitation.id.into(),
         invitation.tenant_id.into(),
@@ -524,10 +529,7 @@ pub(crate) fn invitation_statements(invitation: &InvitationRecord) -> Vec<Statem
         stored_time(invitation.created_date_time).into(),
         invitation.expires_date_time.map(stored_time).into(),
     ];
-    vec![
-        Statement { sql: REVOKE_PENDING_INVITATIONS, values: vec![invitation.tenant_id.into(), invitation.user_id.into()] },
-        Statement { sql: INVITATION_INSERT.as_str(), values },
-    ]
+    Statement { sql: INVITATION_INSERT.as_str(), values }
 }
 
 pub(crate) fn invitation_from_row(row: &impl RowAccess) -> StoreResult<InvitationRecord> {

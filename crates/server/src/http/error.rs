@@ -167,6 +167,7 @@ pub async fn graph_envelope(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(GRAPH_JSON));
         response.headers_mut().remove(header::CONTENT_LENGTH);
     }
+    add_retry_after_to_unavailable(&mut response);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&ids.request_id) {
         headers.insert("request-id", value);
@@ -182,6 +183,18 @@ pub async fn graph_envelope(mut request: Request, next: Next) -> Response {
         ),
     );
     response
+}
+
+/// Seconds a client should wait after a 503 before retrying: about how long the database pool
+/// waits for a connection, so a retry after it meets a database that had time to come back.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Every 503 (Graph's `serviceNotAvailable`, the token endpoint, the pages) tells the client when
+/// to retry, as Graph does; SDK retry handlers honour it. A handler's own value is kept.
+fn add_retry_after_to_unavailable(response: &mut Response) {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && !response.headers().contains_key(header::RETRY_AFTER) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    }
 }
 
 /// axum's own rejections (body too large, bad method, ...) are plain text; give them Graph's
@@ -204,4 +217,51 @@ async fn adopt_plain_rejection(response: &mut Response) {
         _ => ("BadRequest", if text.is_empty() { status.canonical_reason().unwrap_or("Bad request").to_string() } else { text }),
     };
     response.extensions_mut().insert(PendingGraphError { code, message, inner_code: None });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `make`'s response as it leaves the router through [`graph_envelope`].
+    async fn enveloped(make: fn() -> Response) -> Response {
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(move || async move { make() }))
+            .layer(axum::middleware::from_fn(graph_envelope));
+        tower::ServiceExt::oneshot(app, Request::builder().uri("/").body(Body::empty()).unwrap()).await.unwrap()
+    }
+
+    async fn json_body(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// An unreachable database reaches the caller as Graph's 503 `serviceNotAvailable` with
+    /// `Retry-After`.
+    #[tokio::test]
+    async fn an_unavailable_database_is_graphs_503_with_retry_after() {
+        let response = enveloped(|| ApiError::from(ServiceError::Unavailable).into_response()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], UNAVAILABLE_RETRY_AFTER_SECONDS.to_string().as_str());
+        let body = json_body(response).await;
+        assert_eq!(body["error"]["code"], "serviceNotAvailable", "{body}");
+        assert!(body["error"]["innerError"]["request-id"].is_string(), "{body}");
+    }
+
+    /// The pages' and the token endpoint's own 503s get the header too; a handler's own value
+    /// (throttling) stays, and other statuses get none.
+    #[tokio::test]
+    async fn every_503_carries_retry_after_and_nothing_else_does() {
+        let page =
+            enveloped(|| (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "text/html")], "<p>try again</p>").into_response())
+                .await;
+        assert_eq!(page.headers()[header::RETRY_AFTER], UNAVAILABLE_RETRY_AFTER_SECONDS.to_string().as_str());
+        let own = enveloped(|| (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "30")], "busy").into_response()).await;
+        assert_eq!(own.headers()[header::RETRY_AFTER], "30");
+        let fault = enveloped(|| ApiError::from(ServiceError::Internal("boom".into())).into_response()).await;
+        assert_eq!(fault.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!fault.headers().contains_key(header::RETRY_AFTER));
+        let fine = enveloped(|| StatusCode::OK.into_response()).await;
+        assert!(!fine.headers().contains_key(header::RETRY_AFTER));
+    }
 }

@@ -38,6 +38,7 @@ use super::pages::{change_password_page, client_address, security_headers, sign_
 use super::AppState;
 use crate::services::invitations::InvitationOutcome;
 use crate::services::signin::{NewPassword, SignInFailure};
+use crate::services::tokens::AuthError;
 use crate::services::{Caller, CallerPrincipal, ServiceError};
 
 /// Form posts are short, but a bulk invitation file may be up to this size.
@@ -87,7 +88,13 @@ impl FromRequestParts<AppState> for Session {
             let next = if parts.method == axum::http::Method::GET { next } else { parts.uri.path() };
             see_other(&format!("/console/signin?next={}", percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)))
         };
-        let Ok(caller) = state.services.authenticate(token).await else { return Err(sign_in()) };
+        let caller = match state.services.authenticate(token).await {
+            Ok(caller) => caller,
+            // The database is away: the session may be fine, so say "try again" rather than
+            // sending the person to sign in (which would fail the same way).
+            Err(AuthError::Service(error)) => return Err(unavailable(error)),
+            Err(_) => return Err(sign_in()),
+        };
         let CallerPrincipal::User { user_principal_name, .. } = &caller.principal else { return Err(sign_in()) };
         let user_principal_name = user_principal_name.clone();
         let (csrf_token, csrf_cookie) = csrf::token_for(&parts.headers, secure);
@@ -114,6 +121,13 @@ impl Session {
     fn verify(&self, state: &AppState, headers: &HeaderMap, submitted: Option<&str>) -> Result<(), CsrfRejection> {
         csrf::verify(headers, secure(state), &state.services.public_origin, submitted)
     }
+}
+
+/// A console page the service could not serve: 503 (with `Retry-After`) and "try again".
+fn unavailable(error: ServiceError) -> Response {
+    tracing::warn!(%error, "console page unavailable");
+    let paragraphs = vec!["The directory can't be reached right now; nothing was changed. Try again in a minute."];
+    Page::render(StatusCode::SERVICE_UNAVAILABLE, "message.html", context! { title => "Please try again", paragraphs }).into_response()
 }
 
 /// What a refused or failed action shows: Graph's error code and message for the same refusal.
