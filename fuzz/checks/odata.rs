@@ -49,7 +49,7 @@ pub fn group_filter(data: &[u8]) {
 pub fn audit_filter(data: &[u8]) {
     let Some(text) = text(data) else { return };
     match parse_audit_filter(text) {
-        Ok(filter) => assert!(filter.clauses.len() <= guestlist_odata::MAX_CLAUSES),
+        Ok(filter) => assert!(filter.clauses.len() <= guestlist_odata::MAX_FILTER_CLAUSES),
         Err(error) => assert_graph_refusal(&error),
     }
 }
