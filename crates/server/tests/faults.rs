@@ -173,6 +173,9 @@ struct Replica {
     connection: ConnectionInfo,
 }
 
+/// The key-encryption key every replica of one database is given (base64 of 32 bytes).
+const SHARED_KEY_ENCRYPTION_KEY: &str = "Z3Vlc3RsaXN0LWZhdWx0LXRlc3QtcmVwbGljYS1rZXk=";
+
 impl Replica {
     /// `guestlist serve` on its own data directory (certificates, connection.json) and the shared
     /// database; returns once it accepts connections.
@@ -184,6 +187,8 @@ impl Replica {
             .args(["serve", "--listen", "127.0.0.1:0", "--no-demo-admin", "--database-url", database_url, "--data-dir"])
             .arg(dir.path())
             .env("GUESTLIST_LOG", "warn")
+            // Replicas share the key that seals the signing keys (README "Secrets at rest").
+            .env("GUESTLIST_KEY_ENCRYPTION_KEY", SHARED_KEY_ENCRYPTION_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

@@ -510,6 +510,11 @@ both_engines! {
         let before = snapshot(&server, &invitation_id).await;
         for words in [1_000, 5_000] {
             for search in [format!("\"displayName:{}\"", vec!["w"; words].join("%20")), vec!["\"displayName:a\""; words].join("%20AND%20")] {
+                // HTTP clients cannot build a URL of 64 KiB or more (the `http` crate's limit), so
+                // longer texts never reach a server.
+                if search.len() > 60_000 {
+                    continue;
+                }
                 for path in ["/v1.0/users", "/v1.0/groups"] {
                     let response = server
                         .http
