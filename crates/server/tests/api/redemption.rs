@@ -692,24 +692,6 @@ async fn passcode_rows(server: &TestServer) -> i64 {
     }
 }
 
-/// Holds the server's only hash worker until the returned sender is sent to.
-async fn hold_the_hasher(server: &TestServer) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
-    let hashing = server.services().hashing.clone();
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let held = tokio::spawn(async move {
-        hashing
-            .run(move || {
-                let _ = started_tx.send(());
-                let _ = release_rx.recv();
-            })
-            .await
-            .expect("the held job runs");
-    });
-    started_rx.await.expect("the hasher is held");
-    (release_tx, held)
-}
-
 const BUSY: &str = "Too many requests are in progress right now";
 
 async fn codes_are_limited_before_hashing_and_a_busy_hasher_stores_nothing(server: TestServer, mailbox: Mailbox) {
@@ -722,7 +704,7 @@ async fn codes_are_limited_before_hashing_and_a_busy_hasher_stores_nothing(serve
     assert_eq!(passcode_rows(&server).await, 5);
     // Over the hourly limit the answer needs no hashing: with the only worker held, the page
     // still says the limit is reached (not "busy"), and no row is written.
-    let (release, held) = hold_the_hasher(&server).await;
+    let (release, held) = crate::signin_limits::hold_the_hasher(&server).await;
     let over = browser.post("/redeem/send-code", &code_page.link_fields()).await;
     assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(over.says("Too many codes requested"), "{}", over.body);

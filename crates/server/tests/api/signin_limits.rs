@@ -154,8 +154,9 @@ async fn audit_count(server: &TestServer, user_id: &str, activity: &str) -> usiz
     audits["value"].as_array().unwrap().iter().filter(|a| a["activityDisplayName"] == activity).count()
 }
 
-/// Holds the server's only hash worker until the returned sender is dropped or sent to.
-async fn hold_the_hasher(server: &TestServer) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+/// Holds the server's only hash worker until the returned sender is dropped or sent to (also used by
+/// the redemption tests).
+pub(crate) async fn hold_the_hasher(server: &TestServer) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
     let hashing = server.services().hashing.clone();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
